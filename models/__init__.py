@@ -1,0 +1,1 @@
+"""The model zoo: `models.registry.get(name)` returns a `ZooEntry`."""

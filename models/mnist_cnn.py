@@ -1,0 +1,35 @@
+"""`mnist_cnn`: the tfmot pruning tutorial network on MNIST."""
+from models.registry import ZooEntry, register
+from pipeline.data import Dataset, from_arrays, load_named, scale_images
+from pipeline.recipe import Recipe
+
+
+def load_data(data_dir: str | None = None) -> Dataset:
+    arrays = load_named("mnist", data_dir)
+    arrays["x_train"] = scale_images(arrays["x_train"])
+    arrays["x_test"] = scale_images(arrays["x_test"])
+    return from_arrays("mnist", arrays, num_classes=10)
+
+
+def build(dataset: Dataset):
+    from pipeline.keras import keras
+    layers = keras.layers
+    height, width = dataset.x_train.shape[1:3]
+    return keras.Sequential([
+        layers.InputLayer(input_shape=(height, width)),
+        layers.Reshape((height, width, 1)),
+        layers.Conv2D(12, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(dataset.num_classes),
+    ], name="mnist_cnn")
+
+
+ENTRY = register(ZooEntry(
+    name="mnist_cnn",
+    description="tfmot tutorial CNN (Conv2D(12) + Dense) on MNIST",
+    build=build,
+    load_data=load_data,
+    recipe=Recipe(epochs=4, batch_size=128, learning_rate=1e-3, prune_epochs=6,
+                  prune_learning_rate=5e-4, qat_epochs=2, qat_learning_rate=1e-4),
+))

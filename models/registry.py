@@ -1,0 +1,43 @@
+"""Explicit registry of zoo entries: a Keras builder, its dataset loader, its default recipe."""
+import dataclasses
+from typing import Callable
+
+from pipeline.data import Dataset
+from pipeline.errors import PipelineError
+from pipeline.recipe import Recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    build: Callable[[Dataset], object]  # Dataset -> uncompiled tf_keras model (logits out)
+    load_data: Callable[[str | None], Dataset]  # data_dir -> Dataset
+    recipe: Recipe
+
+
+_REGISTRY: dict[str, ZooEntry] = {}
+
+
+def register(entry: ZooEntry) -> ZooEntry:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"zoo entry {entry.name!r} registered twice")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def names() -> list[str]:
+    _load_entries()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> ZooEntry:
+    _load_entries()
+    if name not in _REGISTRY:
+        raise PipelineError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def _load_entries() -> None:
+    # Importing an entry module registers it; the list is the one place to add an entry.
+    from models import digits_cnn, mnist_cnn  # noqa: F401

@@ -1,0 +1,53 @@
+"""The output folder: atomic writes, so an interrupted run never leaves a half-written file."""
+import contextlib
+import json
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ""):
+    """Yields a temp path beside `path`; renames it over `path` only if the block succeeds.
+
+    Same folder, so `os.replace` is an atomic rename; `suffix` keeps writers that dispatch on
+    the file extension (Keras' `.keras`) happy.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp",
+                               dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_keras(model, path: str) -> None:
+    """Saves a Keras model atomically (Keras picks the format from the `.keras` suffix)."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        os.remove(tmp)  # Keras refuses to overwrite without asking.
+        model.save(tmp)

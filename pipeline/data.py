@@ -1,0 +1,100 @@
+"""`Dataset` and its loaders: `.npz` files from `--data_dir`, `tf_keras.datasets`, scikit-learn.
+
+Loaders return raw arrays; each zoo entry applies its own preprocessing (scaling, channel
+axis) so the model sees exactly what the deployed app will feed it.
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    def summary(self) -> dict:
+        return {"name": self.name, "train": int(len(self.x_train)), "test": int(len(self.x_test)),
+                "input_shape": list(self.x_train.shape[1:]), "num_classes": self.num_classes}
+
+    def take(self, train: int | None = None, test: int | None = None) -> "Dataset":
+        """The first `train`/`test` examples: small slices for tests and quick runs."""
+        return dataclasses.replace(self, x_train=self.x_train[:train], y_train=self.y_train[:train],
+                                   x_test=self.x_test[:test], y_test=self.y_test[:test])
+
+
+def load_npz(path: str) -> dict:
+    """Reads an npz with the four split arrays; a missing file or key is a PipelineError."""
+    if not os.path.isfile(path):
+        raise PipelineError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise PipelineError(
+                    f"{path}: missing array(s) {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
+            return {k: npz[k] for k in NPZ_KEYS}
+    except (OSError, ValueError) as e:
+        raise PipelineError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def load_named(name: str, data_dir: str | None) -> dict:
+    """Split arrays of a classic dataset: `<data_dir>/<name>.npz`, else `tf_keras.datasets`.
+
+    The Keras fallback downloads on first use, so it only runs where there is a network;
+    tests and CI always pass `data_dir`.
+    """
+    if data_dir:
+        return load_npz(os.path.join(data_dir, f"{name}.npz"))
+    from pipeline.keras import keras  # Heavy import, only on the download path.
+    module = getattr(keras.datasets, name, None)
+    if module is None:
+        raise PipelineError(f"no tf_keras dataset named {name!r}; pass --data_dir with {name}.npz")
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as e:  # Network errors come in many types; the message is what matters.
+        raise PipelineError(
+            f"could not download {name} ({type(e).__name__}: {e}); pass --data_dir=DIR "
+            f"with {name}.npz (e.g. --data_dir=../shared/data)") from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def scale_images(x: np.ndarray, max_value: float = 255.0, channel_axis: bool = False) -> np.ndarray:
+    """uint8-style images to float32 in [0, 1], optionally with a trailing channel axis."""
+    x = x.astype(np.float32) / np.float32(max_value)
+    return x[..., None] if channel_axis else x
+
+
+def from_arrays(name: str, arrays: dict, num_classes: int | None = None) -> Dataset:
+    y_train = np.asarray(arrays["y_train"]).reshape(-1).astype(np.int64)
+    y_test = np.asarray(arrays["y_test"]).reshape(-1).astype(np.int64)
+    classes = num_classes or int(max(y_train.max(), y_test.max())) + 1
+    return Dataset(name=name, x_train=arrays["x_train"], y_train=y_train,
+                   x_test=arrays["x_test"], y_test=y_test, num_classes=classes)
+
+
+def calibration_samples(dataset: Dataset, count: int, seed: int) -> np.ndarray:
+    """`count` training examples drawn without replacement: the converter's calibration set."""
+    n = len(dataset.x_train)
+    if count > n:
+        raise PipelineError(
+            f"--calibration_samples={count} is larger than the training set ({n} examples)")
+    index = np.random.default_rng(seed).choice(n, size=count, replace=False)
+    return dataset.x_train[np.sort(index)].astype(np.float32)
+
+
+def representative_dataset(samples: np.ndarray):
+    """The converter's callable: yields one batch-of-1 input list per sample."""
+    def generate():
+        for i in range(len(samples)):
+            yield [samples[i:i + 1]]
+    return generate

@@ -1,0 +1,26 @@
+"""The one place that imports TensorFlow, Keras 2 and tfmot.
+
+tfmot only works with Keras 2 (`tf_keras`); `TF_USE_LEGACY_KERAS=1` must be set before
+TensorFlow is first imported, or `tf.keras` resolves to Keras 3 and the converter and tfmot
+disagree about what a model is. Every module that needs TensorFlow imports it from here.
+"""
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# C++ INFO/WARNING lines (CUDA probing, converter chatter) drown the progress output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+
+# SavedModel export (inside every conversion) logs at INFO through Python logging.
+tf.get_logger().setLevel("ERROR")
+
+__all__ = ["tf", "keras", "tfmot", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python, NumPy and TensorFlow and makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()

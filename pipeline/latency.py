@@ -1,0 +1,30 @@
+"""Host latency of a `.tflite` file: batch 1, fixed threads, median and p90 of many invokes."""
+import time
+
+import numpy as np
+
+from pipeline import runtime
+
+
+def measure(model: bytes, sample: np.ndarray, *, num_threads: int = 1, warmup_runs: int = 20,
+            min_runs: int = 200, min_seconds: float = 1.0) -> dict:
+    """Times `invoke()` on one input until both `min_runs` and `min_seconds` are reached.
+
+    The run count adapts to the model: a 50 µs model gets thousands of samples, a 50 ms one
+    at least `min_runs`, so the median is stable in either case.
+    """
+    interpreter = runtime.make_interpreter(model, num_threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], runtime.quantize_input(sample[None], inp))
+    for _ in range(warmup_runs):
+        interpreter.invoke()
+    times = []
+    deadline = time.perf_counter() + min_seconds
+    while len(times) < min_runs or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - start)
+    ms = np.asarray(times) * 1e3
+    return {"median": round(float(np.median(ms)), 4), "p90": round(float(np.percentile(ms, 90)), 4),
+            "mean": round(float(ms.mean()), 4), "runs": len(times), "threads": num_threads}

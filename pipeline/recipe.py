@@ -1,0 +1,64 @@
+"""`Recipe`: every knob of a pipeline run with its default, and a hash for caching."""
+import dataclasses
+import hashlib
+import json
+
+from pipeline.errors import PipelineError
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    # Float baseline.
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    # Magnitude pruning: sparsity ramps from `initial_sparsity` to `sparsity` over the first
+    # `prune_ramp_fraction` of the pruning steps, then the model fine-tunes at the target.
+    prune_epochs: int = 4
+    sparsity: float = 0.8
+    initial_sparsity: float = 0.3
+    prune_ramp_fraction: float = 0.6
+    prune_learning_rate: float = 5e-4
+    # Quantization-aware training (sparsity preserving).
+    qat_epochs: int = 2
+    qat_learning_rate: float = 1e-4
+    # Full-integer conversion.
+    calibration_samples: int = 500
+    # Validation and host latency.
+    eval_batch_size: int = 256
+    latency_min_runs: int = 200
+    latency_min_seconds: float = 1.0
+    latency_warmup_runs: int = 20
+    seed: int = 1234
+
+    def __post_init__(self):
+        if not 0.0 <= self.sparsity < 1.0:
+            raise PipelineError(f"--sparsity must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= self.initial_sparsity <= self.sparsity:
+            raise PipelineError(
+                f"initial sparsity {self.initial_sparsity} must be in [0, sparsity={self.sparsity}]")
+        if not 0.0 < self.prune_ramp_fraction <= 1.0:
+            raise PipelineError(f"prune_ramp_fraction must be in (0, 1], got {self.prune_ramp_fraction}")
+        for name in ("epochs", "batch_size", "calibration_samples", "eval_batch_size",
+                     "latency_min_runs"):
+            if getattr(self, name) < 1:
+                raise PipelineError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs"):
+            if getattr(self, name) < 0:
+                raise PipelineError(f"--{name} must not be negative, got {getattr(self, name)}")
+
+    def replace(self, **changes) -> "Recipe":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise PipelineError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self, *fields: str, extra: dict | None = None) -> str:
+        """Hash of the named fields (all when none are named) plus `extra` context."""
+        values = self.to_dict()
+        chosen = {k: values[k] for k in (fields or values)}
+        blob = json.dumps({"recipe": chosen, "extra": extra or {}}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

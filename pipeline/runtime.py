@@ -1,0 +1,95 @@
+"""The TFLite interpreter: which runtime loads it, and batched inference with (de)quantization.
+
+LiteRT (`ai_edge_litert`) first, `tflite_runtime` next, `tf.lite` last; `interpreter_class`
+is the one place that decides.
+"""
+import functools
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+
+@functools.cache
+def interpreter_class():
+    """(Interpreter class, backend name) of the first runtime that imports."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    from pipeline.keras import tf
+    return tf.lite.Interpreter, "tf.lite"
+
+
+def backend_name() -> str:
+    return interpreter_class()[1]
+
+
+def make_interpreter(model: bytes, num_threads: int = 1):
+    cls, _ = interpreter_class()
+    try:
+        return cls(model_content=model, num_threads=num_threads)
+    except ValueError as e:
+        raise PipelineError(f"not a loadable .tflite model: {str(e).splitlines()[0]}") from None
+
+
+def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input -> the tensor's dtype, with the model's own scale and zero point."""
+    dtype = detail["dtype"]
+    if not np.issubdtype(dtype, np.integer):
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    if scale == 0:
+        raise PipelineError(f"input {detail['name']!r} is {np.dtype(dtype).name} without a scale")
+    info = np.iinfo(dtype)
+    q = np.round(x / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if not np.issubdtype(y.dtype, np.integer) or scale == 0:
+        return y.astype(np.float32)
+    return (y.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def check_input_shape(x: np.ndarray, detail: dict) -> None:
+    """Data rows must match the input's shape; -1 in the signature matches any size."""
+    signature = detail.get("shape_signature")
+    if signature is None or len(signature) == 0:
+        signature = detail["shape"]
+    signature = [int(d) for d in signature[1:]]
+    rows = list(x.shape[1:])
+    if len(rows) != len(signature) or any(m not in (-1, r) for m, r in zip(signature, rows)):
+        raise PipelineError(f"data shape {tuple(rows)} does not fit the model input {tuple(signature)}")
+
+
+def predict(model: bytes, x: np.ndarray, batch_size: int = 256, num_threads: int = 1) -> np.ndarray:
+    """Float outputs of the model's first output for every row of `x`.
+
+    The input is resized to `batch_size` once and the last batch padded, so 10,000 images
+    take ~40 `invoke()` calls instead of 10,000 and XNNPACK plans the graph only once.
+    """
+    interpreter = make_interpreter(model, num_threads)
+    inp = interpreter.get_input_details()[0]
+    check_input_shape(x, inp)
+    batch_size = max(1, min(batch_size, len(x)))
+    interpreter.resize_tensor_input(inp["index"], [batch_size, *x.shape[1:]], strict=False)
+    interpreter.allocate_tensors()
+    out = interpreter.get_output_details()[0]
+    results = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        n = len(batch)
+        if n < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
+        interpreter.set_tensor(inp["index"], quantize_input(batch, inp))
+        interpreter.invoke()
+        results.append(dequantize_output(interpreter.get_tensor(out["index"]), out)[:n])
+    return np.concatenate(results)

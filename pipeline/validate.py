@@ -1,0 +1,60 @@
+"""What a `.tflite` file is and how well it does: accuracy, I/O dtypes, ops, weight sparsity."""
+import gzip
+
+import numpy as np
+
+from pipeline import runtime
+from pipeline.data import Dataset
+
+# Ops whose input 1 is the weight tensor that pruning sparsifies.
+WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
+
+
+def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256) -> float:
+    """Top-1 accuracy on the whole test split, run on the TFLite interpreter."""
+    logits = runtime.predict(model, dataset.x_test, batch_size=batch_size)
+    return float(np.mean(np.argmax(logits, axis=-1) == dataset.y_test))
+
+
+def sizes(model: bytes) -> dict:
+    # mtime=0 keeps the gzip size independent of the clock.
+    return {"bytes": len(model), "gzip_bytes": len(gzip.compress(model, mtime=0))}
+
+
+def io_dtypes(model: bytes) -> dict:
+    interpreter = runtime.make_interpreter(model)
+    return {"input_dtype": np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
+            "output_dtype": np.dtype(interpreter.get_output_details()[0]["dtype"]).name}
+
+
+def ops(model: bytes) -> list[dict]:
+    """Each op with the dtypes of its inputs and outputs, in graph order."""
+    interpreter = runtime.make_interpreter(model)
+    interpreter.allocate_tensors()
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+
+    def dtypes(indices):
+        return [np.dtype(details[i]["dtype"]).name for i in indices if i >= 0 and i in details]
+
+    return [{"op": op["op_name"], "inputs": dtypes(op["inputs"]), "outputs": dtypes(op["outputs"])}
+            for op in interpreter._get_ops_details()]  # The only API that lists ops.
+
+
+def weight_sparsity(model: bytes) -> dict:
+    """Zeros among the weights of conv/dense ops, read from the file's own buffers."""
+    interpreter = runtime.make_interpreter(model)
+    interpreter.allocate_tensors()
+    zeros = total = 0
+    per_tensor = {}
+    seen = set()
+    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] not in WEIGHT_OPS or len(op["inputs"]) < 2 or op["inputs"][1] in seen:
+            continue
+        index = int(op["inputs"][1])
+        seen.add(index)
+        weights = interpreter.get_tensor(index)
+        n_zero = int(np.count_nonzero(weights == 0))
+        zeros, total = zeros + n_zero, total + weights.size
+        per_tensor[names[index].split(";")[0]] = n_zero / weights.size
+    return {"sparsity": zeros / total if total else 0.0, "weights": total, "per_tensor": per_tensor}
