@@ -1,0 +1,28 @@
+"""The expensive end-to-end run: `python -m pipeline quantize` on the offline default model."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_default_model_end_to_end(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "quantize", f"--out={tmp_path}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "int8 vs float" in proc.stdout
+    report = json.load(open(tmp_path / "report.json"))
+    assert report["model"] == "digits_cnn"
+    variants = {v["name"]: v for v in report["variants"]}
+    int8, flt = variants["int8"], variants["float"]
+    assert int8["input_dtype"] == "int8"
+    assert abs(int8["accuracy"] - report["keras"]["float_accuracy"]) <= 0.01
+    assert flt["bytes"] / int8["bytes"] >= 2.5
+    assert int8["sparsity"] >= 0.79
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        "baseline.json", "baseline.keras", "model_float.tflite", "model_int8.tflite",
+        "report.json", "report.md"])
