@@ -28,4 +28,4 @@ test-fast: $(STAMP)
 clean:
 	rm -rf artifacts .pytest_cache
 
--include android_bench/android.mk
+include android_bench/android.mk
