@@ -30,6 +30,8 @@ ENTRY = register(ZooEntry(
     description="tfmot tutorial CNN (Conv2D(12) + Dense) on MNIST",
     build=build,
     load_data=load_data,
-    recipe=Recipe(epochs=4, batch_size=128, learning_rate=1e-3, prune_epochs=6,
-                  prune_learning_rate=5e-4, qat_epochs=2, qat_learning_rate=1e-4),
+    # Batch 32 as in the tutorial; dense blocks of 2 inputs: gzip 10.1x vs float at -0.1 point
+    # (blocks of 4 gave 11.5x but cost 0.5 point).
+    recipe=Recipe(epochs=4, batch_size=32, learning_rate=1e-3, prune_epochs=4,
+                  prune_learning_rate=5e-4, prune_block=2, qat_epochs=2, qat_learning_rate=1e-4),
 ))

@@ -20,12 +20,16 @@ flags.DEFINE_integer("batch_size", None, "Training batch size.")
 flags.DEFINE_float("learning_rate", None, "Baseline learning rate.")
 flags.DEFINE_integer("prune_epochs", None, "Pruning fine-tune epochs.")
 flags.DEFINE_float("sparsity", None, "Target weight sparsity of pruning (default 0.8).")
+flags.DEFINE_integer("min_prune_weights", None,
+                     "Conv/dense layers with fewer weights stay dense (default 1000).")
+flags.DEFINE_integer("prune_block", None,
+                     "Prune dense kernels in blocks of this many consecutive inputs (gzips smaller).")
 flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs.")
 flags.DEFINE_integer("calibration_samples", None,
                      "Training examples in the int8 converter's representative dataset (default 500).")
 flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and TensorFlow.")
-RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "prune_epochs", "sparsity", "qat_epochs",
-                "calibration_samples", "seed")
+RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "prune_epochs", "sparsity",
+                "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed")
 
 
 def recipe_from_flags(default):

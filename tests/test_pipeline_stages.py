@@ -27,14 +27,34 @@ def test_schedule_end_step_is_a_pruning_step_inside_the_run(total_steps):
 
 
 @pytest.mark.parametrize("target", [0.5, 0.8])
-def test_prune_reaches_the_target_sparsity(trained_tiny, quadrants, target):
+def test_prune_reaches_the_target_sparsity_in_every_layer(trained_tiny, quadrants, target):
     model, _ = trained_tiny
-    pruned, metrics = prune.prune(clone(model), quadrants, TINY_RECIPE.replace(sparsity=target))
+    recipe = TINY_RECIPE.replace(sparsity=target, min_prune_weights=0)
+    pruned, metrics = prune.prune(clone(model), quadrants, recipe)
     per_layer = prune.kernel_sparsity(pruned)
-    assert len(per_layer) == 3  # conv2d, dense, dense_1
+    assert len(per_layer) == 3 and metrics["pruned_layers"] == list(per_layer)
     assert all(s >= target - prune.SPARSITY_TOLERANCE for s in per_layer.values())
     assert "prune_low_magnitude" not in str([l.name for l in pruned.layers])  # stripped
     assert metrics["accuracy"] > 0.8
+
+
+def test_small_layers_stay_dense_and_big_ones_make_up_the_target(trained_tiny, quadrants):
+    model, _ = trained_tiny
+    sizes = prune.kernel_sizes(model)  # conv 72, dense 2048, dense_1 64 weights
+    pruned, metrics = prune.prune(clone(model), quadrants,
+                                  TINY_RECIPE.replace(min_prune_weights=1000))
+    big = max(sizes, key=sizes.get)
+    assert metrics["pruned_layers"] == [big]
+    per_layer = prune.kernel_sparsity(pruned)
+    assert all(per_layer[n] < 0.1 for n in sizes if n != big)
+    assert per_layer[big] == pytest.approx(0.8 * sum(sizes.values()) / sizes[big], abs=0.01)
+    assert prune.overall_sparsity(pruned) == pytest.approx(0.8, abs=prune.SPARSITY_TOLERANCE)
+
+
+def test_unreachable_sparsity_is_a_user_error(trained_tiny, quadrants):
+    from pipeline.errors import PipelineError
+    with pytest.raises(PipelineError, match="lower --sparsity"):
+        prune.plan(trained_tiny[0], TINY_RECIPE.replace(sparsity=0.95, min_prune_weights=1000))
 
 
 def test_qat_keeps_pruned_zeros_and_converts_to_full_int8(trained_tiny, quadrants):

@@ -4,11 +4,12 @@ import numpy as np
 from pipeline import training
 from pipeline.data import Dataset
 from pipeline.errors import PipelineError
-from pipeline.keras import tfmot
+from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
 
 # tfmot's masks are computed per tensor with a top-k, so a layer can land a hair under target.
 SPARSITY_TOLERANCE = 0.01
+MAX_LAYER_SPARSITY = 0.98
 
 
 def schedule_steps(total_steps: int, ramp_fraction: float) -> tuple[int, int]:
@@ -25,46 +26,86 @@ def schedule_steps(total_steps: int, ramp_fraction: float) -> tuple[int, int]:
     return frequency, end_step
 
 
-def pruning_schedule(recipe: Recipe, total_steps: int):
-    frequency, end_step = schedule_steps(total_steps, recipe.prune_ramp_fraction)
+def pruning_schedule(initial: float, final: float, total_steps: int, ramp_fraction: float):
+    frequency, end_step = schedule_steps(total_steps, ramp_fraction)
     if end_step <= 0:  # Too few steps for a ramp: prune to target at the first step.
-        return tfmot.sparsity.keras.ConstantSparsity(recipe.sparsity, begin_step=0, frequency=1)
+        return tfmot.sparsity.keras.ConstantSparsity(final, begin_step=0, frequency=1)
     return tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=recipe.initial_sparsity, final_sparsity=recipe.sparsity,
-        begin_step=0, end_step=end_step, frequency=frequency)
+        initial_sparsity=min(initial, final), final_sparsity=final, begin_step=0,
+        end_step=end_step, frequency=frequency)
+
+
+def layer_kernel(layer):
+    kernel = getattr(layer, "depthwise_kernel", None)
+    return kernel if kernel is not None else getattr(layer, "kernel", None)
+
+
+def kernel_sizes(model) -> dict[str, int]:
+    """Weight count of each conv/dense kernel, keyed by layer name."""
+    return {layer.name: int(np.prod(k.shape)) for layer in model.layers
+            if (k := layer_kernel(layer)) is not None}
 
 
 def kernel_sparsity(model) -> dict[str, float]:
-    """Fraction of exact zeros in each prunable kernel (conv/dense), keyed by layer name."""
-    result = {}
-    for layer in model.layers:
-        kernel = getattr(layer, "depthwise_kernel", None)
-        if kernel is None:
-            kernel = getattr(layer, "kernel", None)
-        if kernel is not None:
-            result[layer.name] = float(np.mean(kernel.numpy() == 0))
-    return result
+    """Fraction of exact zeros in each conv/dense kernel, keyed by layer name."""
+    return {layer.name: float(np.mean(k.numpy() == 0)) for layer in model.layers
+            if (k := layer_kernel(layer)) is not None}
+
+
+def overall_sparsity(model) -> float:
+    sizes, sparsity = kernel_sizes(model), kernel_sparsity(model)
+    return sum(sizes[n] * sparsity[n] for n in sizes) / max(1, sum(sizes.values()))
+
+
+def plan(model, recipe: Recipe) -> tuple[list[str], float]:
+    """(layers to prune, their per-layer sparsity) so that all weights reach `recipe.sparsity`."""
+    sizes = kernel_sizes(model)
+    if not sizes:
+        raise PipelineError("the model has no conv or dense layer to prune")
+    chosen = [n for n, size in sizes.items() if size >= recipe.min_prune_weights]
+    chosen = chosen or [max(sizes, key=sizes.get)]
+    per_layer = recipe.sparsity * sum(sizes.values()) / sum(sizes[n] for n in chosen)
+    if per_layer > MAX_LAYER_SPARSITY:
+        raise PipelineError(
+            f"sparsity {recipe.sparsity} needs {per_layer:.3f} in the prunable layers "
+            f"({', '.join(chosen)}); lower --sparsity or --min_prune_weights")
+    return chosen, per_layer
 
 
 def prune(model, dataset: Dataset, recipe: Recipe):
-    """Prunes a trained float model; returns (stripped model, metrics)."""
+    """Prunes a trained float model; returns (stripped model, metrics).
+
+    Pruning wraps the model's own layers: the caller's `model` is masked in place.
+    """
     total_steps = training.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
     if total_steps < 1:
         raise PipelineError("pruning needs at least one training step: set --prune_epochs >= 1")
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(
-        model, pruning_schedule=pruning_schedule(recipe, total_steps))
+    chosen, per_layer = plan(model, recipe)
+    schedule = pruning_schedule(recipe.initial_sparsity, per_layer, total_steps,
+                                recipe.prune_ramp_fraction)
+
+    def wrap(layer):
+        if layer.name not in chosen:
+            return layer
+        # tfmot pools blocks over 2-D kernels only (Dense); conv kernels prune per weight.
+        block = (recipe.prune_block, 1) if len(layer_kernel(layer).shape) == 2 else (1, 1)
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule,
+                                                        block_size=block)
+
+    pruned = keras.models.clone_model(model, clone_function=wrap)
     training.fit(pruned, dataset, epochs=recipe.prune_epochs,
                  learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,
                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
-    per_layer = kernel_sparsity(stripped)
-    short = {k: v for k, v in per_layer.items() if v < recipe.sparsity - SPARSITY_TOLERANCE}
+    layers = kernel_sparsity(stripped)
+    short = {n: layers[n] for n in chosen if layers[n] < per_layer - SPARSITY_TOLERANCE}
     if short:
-        raise RuntimeError(f"pruning schedule missed the {recipe.sparsity} target: {short}")
+        raise RuntimeError(f"pruning schedule missed its {per_layer:.3f} target: {short}")
     frequency, end_step = schedule_steps(total_steps, recipe.prune_ramp_fraction)
     training.compile_model(stripped, recipe.prune_learning_rate)
     return stripped, {"accuracy": training.accuracy(stripped, dataset, recipe.eval_batch_size),
-                      "sparsity_per_layer": per_layer,
+                      "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
+                      "pruned_layers": chosen,
                       "schedule": {"total_steps": total_steps, "frequency": frequency,
                                    "end_step": end_step, "initial": recipe.initial_sparsity,
-                                   "final": recipe.sparsity}}
+                                   "final_per_layer": per_layer}}
