@@ -46,7 +46,7 @@ def op_counts(model: bytes) -> list[dict]:
 def describe_variant(name: str, path: str, model: bytes, dataset: Dataset, recipe: Recipe,
                      timings: dict) -> dict:
     with progress.stage("validate", timings):
-        accuracy = validate.accuracy(model, dataset, recipe.eval_batch_size)
+        evaluation = validate.evaluate(model, dataset, recipe.eval_batch_size)
         sparsity = validate.weight_sparsity(model)
     with progress.stage("latency", timings):
         latency_ms = latency.measure(model, dataset.x_test[0], num_threads=1,
@@ -54,9 +54,9 @@ def describe_variant(name: str, path: str, model: bytes, dataset: Dataset, recip
                                      min_runs=recipe.latency_min_runs,
                                      min_seconds=recipe.latency_min_seconds)
     return {"name": name, "path": os.path.basename(path), **validate.sizes(model),
-            "accuracy": accuracy, "latency_ms": latency_ms, "sparsity": sparsity["sparsity"],
+            "accuracy": evaluation["accuracy"], "latency_ms": latency_ms, "sparsity": sparsity["sparsity"],
             "sparsity_per_tensor": sparsity["per_tensor"], **validate.io_dtypes(model),
-            "ops": op_counts(model)}
+            "ops": op_counts(model), "confusion_matrix": evaluation["confusion_matrix"]}
 
 
 def compare(float_variant: dict, int8_variant: dict, keras_float_accuracy: float) -> dict:

@@ -12,8 +12,17 @@ WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV
 
 def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256) -> float:
     """Top-1 accuracy on the whole test split, run on the TFLite interpreter."""
+    return evaluate(model, dataset, batch_size)["accuracy"]
+
+
+def evaluate(model: bytes, dataset: Dataset, batch_size: int = 256) -> dict:
+    """Top-1 accuracy and the confusion matrix (rows: true class) on the whole test split."""
     logits = runtime.predict(model, dataset.x_test, batch_size=batch_size)
-    return float(np.mean(np.argmax(logits, axis=-1) == dataset.y_test))
+    predicted = np.argmax(logits, axis=-1)
+    confusion = np.zeros((dataset.num_classes, dataset.num_classes), np.int64)
+    np.add.at(confusion, (dataset.y_test, predicted), 1)
+    return {"accuracy": float(np.mean(predicted == dataset.y_test)),
+            "confusion_matrix": confusion.tolist()}
 
 
 def sizes(model: bytes) -> dict:

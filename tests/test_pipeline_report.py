@@ -30,6 +30,10 @@ def test_report_json_schema(tiny_run):
         assert os.path.getsize(os.path.join(out, v["path"])) == v["bytes"]
         assert v["latency_ms"]["threads"] == 1
         assert 0 < v["latency_ms"]["median"] <= v["latency_ms"]["p90"]
+    for v in variants.values():
+        confusion = v["confusion_matrix"]
+        assert len(confusion) == 4 and sum(map(sum, confusion)) == 128
+        assert sum(confusion[i][i] for i in range(4)) / 128 == v["accuracy"]
     assert variants["float"]["input_dtype"] == "float32"
     assert variants["int8"]["input_dtype"] == "int8"
     assert variants["int8"]["sparsity"] >= 0.79 > variants["float"]["sparsity"]
