@@ -1,9 +1,11 @@
 """Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`."""
+import signal
 import sys
 
 from absl import app, flags
 
 from pipeline.errors import PipelineError
+from pipeline.lock import folder_lock
 
 COMMANDS = ("quantize",)
 
@@ -48,10 +50,15 @@ def quantize() -> None:
     entry = registry.get(FLAGS.model)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
-    from pipeline import quantize as quantize_lib  # TensorFlow loads only after flags check out.
-    result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir)
+    with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
+        from pipeline import quantize as quantize_lib
+        result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir)
     print(report.render_text(result))
     print(f"\nwrote {out_dir}/model_float.tflite, model_int8.tflite, report.json, report.md")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv):
@@ -60,11 +67,17 @@ def main(argv):
         print(f"error: usage: python -m pipeline {{{'|'.join(COMMANDS)}}} [--flags]; got {commands}",
               file=sys.stderr)
         sys.exit(2)
+    # `kill` (SIGTERM) unwinds like Ctrl-C: temp files are removed and the folder lock freed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         quantize()
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted; finished stages are kept, rerun the same command to resume",
+              file=sys.stderr)
+        sys.exit(130)
 
 
 def run():

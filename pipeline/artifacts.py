@@ -51,3 +51,9 @@ def save_keras(model, path: str) -> None:
     with atomic_path(path, suffix=".keras") as tmp:
         os.remove(tmp)  # Keras refuses to overwrite without asking.
         model.save(tmp)
+
+
+def save_weights(model, path: str) -> None:
+    """Saves a Keras model's weights atomically in HDF5 (`.h5` suffix)."""
+    with atomic_path(path, suffix=".h5") as tmp:
+        model.save_weights(tmp)

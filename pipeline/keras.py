@@ -21,6 +21,11 @@ __all__ = ["tf", "keras", "tfmot", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
-    """Seeds Python, NumPy and TensorFlow and makes TF ops deterministic."""
+    """Seeds Python, NumPy and TensorFlow and makes TF ops deterministic.
+
+    Also resets Keras' name counters: auto-generated layer names end up as tensor names in
+    the `.tflite`, so without it a second run in the same process writes different bytes.
+    """
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()

@@ -64,9 +64,9 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def hash(self, *fields: str, extra: dict | None = None) -> str:
-        """Hash of the named fields (all when none are named) plus `extra` context."""
+    def hash(self, fields: tuple[str, ...] | None = None, extra: dict | None = None) -> str:
+        """Hash of the named fields (all when `fields` is None) plus `extra` context."""
         values = self.to_dict()
-        chosen = {k: values[k] for k in (fields or values)}
+        chosen = {k: values[k] for k in (values if fields is None else fields)}
         blob = json.dumps({"recipe": chosen, "extra": extra or {}}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -77,7 +77,8 @@ def render_markdown(report: dict) -> str:
         "## Timings (s)",
         "",
         " · ".join(f"{k} {v:.1f}" for k, v in timings.items())
-        + (f" (reused from cache: {', '.join(report['cached'])})" if report.get("cached") else ""),
+        + (f" (reused from an earlier run: {', '.join(report['skipped_stages'])})"
+           if report.get("skipped_stages") else ""),
         "",
     ]
     return "\n".join(lines)

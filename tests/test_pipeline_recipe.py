@@ -23,6 +23,10 @@ def test_replace_rejects_unknown_fields():
 
 def test_hash_depends_only_on_the_named_fields():
     base = Recipe()
-    assert base.hash("epochs") == base.replace(qat_epochs=7).hash("epochs")
-    assert base.hash("epochs") != base.replace(epochs=7).hash("epochs")
-    assert base.hash("epochs", extra={"m": 1}) != base.hash("epochs", extra={"m": 2})
+    assert base.hash(("epochs",)) == base.replace(qat_epochs=7).hash(("epochs",))
+    assert base.hash(("epochs",)) != base.replace(epochs=7).hash(("epochs",))
+    assert base.hash(("epochs",), extra={"m": 1}) != base.hash(("epochs",), extra={"m": 2})
+
+
+def test_hash_of_no_fields_ignores_the_recipe():
+    assert Recipe().hash(()) == Recipe(epochs=9).hash(()) != Recipe().hash()

@@ -1,6 +1,9 @@
-"""A whole pipeline run on the tiny entry: report schema, files, baseline cache."""
+"""A whole pipeline run on the tiny entry: report schema, files, resume, reproducibility."""
 import json
 import os
+import shutil
+
+import pytest
 
 from pipeline import progress, quantize, report as report_lib
 
@@ -48,11 +51,63 @@ def test_report_markdown_shows_the_table(tiny_run):
     assert f"{100 * report['variants'][1]['accuracy']:.2f}%" in md
 
 
-def test_rerun_reuses_the_cached_baseline(tiny_entry, tiny_run):
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """(first report, a private copy of its output folder) for tests that rerun into it."""
     first, out = tiny_run
+    copy = str(tmp_path / "out")
+    shutil.copytree(out, copy)
+    return first, copy
+
+
+def test_rerun_with_a_changed_qat_flag_reuses_train_and_prune(tiny_entry, run_copy):
+    first, out = run_copy
     progress.set_quiet(True)
     again = quantize.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0), out)
-    assert again["cached"] == ["train"] and again["timings_s"]["train"] == 0.0
+    assert again["stages"]["train"] == again["stages"]["prune"] == "reused"
+    assert again["stages"]["convert_float"] == again["stages"]["validate_float"] == "reused"
+    assert again["stages"]["qat"] == again["stages"]["convert_int8"] == "ran"
+    assert again["timings_s"]["train"] == 0.0 and again["timings_s"]["prune"] == 0.0
     assert again["keras"]["float_accuracy"] == first["keras"]["float_accuracy"]
+    assert again["artifacts"]["model_float.tflite"] == first["artifacts"]["model_float.tflite"]
+    assert again["artifacts"]["model_int8.tflite"] != first["artifacts"]["model_int8.tflite"]
+
     retrained = quantize.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0, epochs=2), out)
-    assert retrained["cached"] == [] and retrained["timings_s"]["train"] > 0
+    assert retrained["skipped_stages"] == [] and retrained["timings_s"]["train"] > 0
+
+
+def test_identical_rerun_skips_every_stage(tiny_entry, run_copy):
+    first, out = run_copy
+    progress.set_quiet(True)
+    again = quantize.run(tiny_entry, tiny_entry.recipe, out)
+    assert set(again["skipped_stages"]) == set(quantize.STAGES)
+    assert again["artifacts"] == first["artifacts"]
+    assert again["variants"] == first["variants"]
+
+
+def test_damaged_artifact_is_redone_not_trusted(tiny_entry, run_copy):
+    first, out = run_copy
+    progress.set_quiet(True)
+    with open(os.path.join(out, "model_int8.tflite"), "r+b") as f:
+        f.write(b"junk")
+    again = quantize.run(tiny_entry, tiny_entry.recipe, out)
+    assert again["stages"]["convert_int8"] == "ran" and again["stages"]["qat"] == "reused"
+    assert again["artifacts"]["model_int8.tflite"] == first["artifacts"]["model_int8.tflite"]
+
+
+def test_report_records_provenance(tiny_run):
+    report, out = tiny_run
+    assert report["versions"]["tensorflow"].startswith("2.21")
+    assert report["config"]["recipe"]["seed"] == 1234 and report["config"]["model"] == "tiny"
+    assert len(report["config_hash"]) == 16
+    from pipeline.resume import sha256_file
+    for name, digest in report["artifacts"].items():
+        assert sha256_file(os.path.join(out, name)) == digest
+
+
+def test_same_seed_gives_identical_tflite_bytes(tiny_entry, tiny_run, tmp_path):
+    first, _ = tiny_run
+    progress.set_quiet(True)
+    second = quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path / "fresh"))
+    assert second["skipped_stages"] == []
+    assert second["artifacts"] == first["artifacts"]

@@ -73,10 +73,7 @@ def plan(model, recipe: Recipe) -> tuple[list[str], float]:
 
 
 def prune(model, dataset: Dataset, recipe: Recipe):
-    """Prunes a trained float model; returns (stripped model, metrics).
-
-    Pruning wraps the model's own layers: the caller's `model` is masked in place.
-    """
+    """Prunes a copy of a trained float model; returns (stripped model, metrics)."""
     total_steps = training.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
     if total_steps < 1:
         raise PipelineError("pruning needs at least one training step: set --prune_epochs >= 1")
@@ -92,7 +89,11 @@ def prune(model, dataset: Dataset, recipe: Recipe):
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule,
                                                         block_size=block)
 
-    pruned = keras.models.clone_model(model, clone_function=wrap)
+    # tfmot wraps the layers it is given and masks their kernels: work on a copy so the
+    # caller's baseline stays the float model it was.
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    pruned = keras.models.clone_model(copy, clone_function=wrap)
     training.fit(pruned, dataset, epochs=recipe.prune_epochs,
                  learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,
                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])

@@ -1,0 +1,61 @@
+"""Stage records: what each completed stage produced, under which configuration hash.
+
+A stage's files are written first (atomically), its record last; a record names the sha256
+of every file, so a record only counts while the files on disk are the ones it describes.
+A stage about to run deletes its own record first: a run killed mid-stage can never leave a
+record that vouches for half-replaced files.
+"""
+import hashlib
+import os
+
+from pipeline import artifacts
+
+RECORDS_DIR = "stages"
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class StageRecords:
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def _record_path(self, stage: str) -> str:
+        return os.path.join(self.out_dir, RECORDS_DIR, f"{stage}.json")
+
+    def lookup(self, stage: str, config_hash: str) -> dict | None:
+        """The stage's record if it was made by `config_hash` and its files are intact."""
+        path = self._record_path(stage)
+        if not os.path.exists(path):
+            return None
+        try:
+            record = artifacts.read_json(path)
+        except ValueError:  # A record from an older, incompatible run: just redo the stage.
+            return None
+        if record.get("config_hash") != config_hash:
+            return None
+        for name, digest in record.get("files", {}).items():
+            file_path = os.path.join(self.out_dir, name)
+            if not os.path.exists(file_path) or sha256_file(file_path) != digest:
+                return None
+        return record
+
+    def invalidate(self, stage: str) -> None:
+        path = self._record_path(stage)
+        if os.path.exists(path):
+            os.remove(path)
+
+    def store(self, stage: str, config_hash: str, metrics: dict, files: list[str]) -> dict:
+        record = {"config_hash": config_hash, "metrics": metrics,
+                  "files": {name: sha256_file(os.path.join(self.out_dir, name)) for name in files}}
+        artifacts.write_json(self._record_path(stage), record)
+        return record
