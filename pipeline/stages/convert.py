@@ -1,24 +1,58 @@
-"""Stage: Keras model -> `.tflite` bytes (float, or full int8 calibrated on real samples)."""
+"""Stage: Keras model -> `.tflite` bytes, one function per TFLite quantization mode."""
 import numpy as np
 
 from pipeline.data import representative_dataset
 from pipeline.keras import tf
 
 
+def _converter(model, calibration: np.ndarray | None = None):
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset(calibration)
+    return converter
+
+
 def to_float(model) -> bytes:
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return _converter(model).convert()
 
 
-def to_int8(model, calibration: np.ndarray) -> bytes:
-    """Full integer: int8 weights and activations, int8 input and output.
+def int8_converter(model, calibration: np.ndarray, int8_io: bool = True):
+    """Full integer: int8 weights and activations; int8 or float input and output.
 
     Only int8 builtins are allowed, so an op without an int8 kernel fails the conversion
     instead of silently staying float inside a model that claims to be int8.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset(calibration)
+    converter = _converter(model, calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter
+
+
+def to_int8(model, calibration: np.ndarray, int8_io: bool = True) -> bytes:
+    return int8_converter(model, calibration, int8_io).convert()
+
+
+def to_dynamic(model) -> bytes:
+    """Dynamic range: int8 weights, float activations, no calibration."""
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def to_float16(model) -> bytes:
+    """float16 weights (dequantized to float32 on CPU; native on the GPU delegate)."""
+    converter = _converter(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
+def to_int16x8(model, calibration: np.ndarray) -> bytes:
+    """int16 activations, int8 weights, float input/output."""
+    converter = _converter(model, calibration)
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     return converter.convert()

@@ -1,0 +1,61 @@
+"""Per-layer int8 quantization error (QuantizationDebugger) and int8 models that keep chosen
+layers in float (`denylisted_nodes`).
+
+The debugger instruments a post-training-quantized conversion of the *float* model: a QAT
+model is already quantized and has nothing to instrument, so the errors measured here are
+those of calibrated int8 and point at the layers that int8 hurts most.
+"""
+import csv
+import io
+
+import numpy as np
+
+from pipeline import artifacts
+from pipeline.data import representative_dataset
+from pipeline.keras import tf
+from pipeline.stages import convert
+
+CSV_FIELDS = ("tensor_name", "op_name", "rmse_over_scale", "mean_error", "max_abs_error",
+              "scale", "zero_point", "num_elements")
+
+
+def _debugger(model, calibration: np.ndarray, debug_samples: np.ndarray, denylist=()):
+    converter = convert.int8_converter(model, calibration, int8_io=False)
+    options = (tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
+               if denylist else None)
+    return tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative_dataset(debug_samples),
+        debug_options=options)
+
+
+def layer_errors(model, calibration: np.ndarray, debug_samples: np.ndarray) -> list[dict]:
+    """Every quantized tensor's error statistics, worst RMSE/scale first."""
+    debugger = _debugger(model, calibration, debug_samples)
+    debugger.run()
+    text = io.StringIO()
+    debugger.layer_statistics_dump(text)
+    rows = []
+    for row in csv.DictReader(io.StringIO(text.getvalue())):
+        scale = float(row["scale"])
+        rmse = float(np.sqrt(float(row["mean_squared_error"])))
+        rows.append({"tensor_name": row["tensor_name"], "op_name": row["op_name"],
+                     "rmse_over_scale": rmse / scale if scale else float("inf"),
+                     "mean_error": float(row["mean_error"]),
+                     "max_abs_error": float(row["max_abs_error"]), "scale": scale,
+                     "zero_point": int(float(row["zero_point"])),
+                     "num_elements": int(float(row["num_elements"]))})
+    return sorted(rows, key=lambda r: -r["rmse_over_scale"])
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    artifacts.write_text(path, text.getvalue())
+
+
+def mixed_int8(model, calibration: np.ndarray, float_nodes: list[str]) -> bytes:
+    """Calibrated int8 with the named tensors' ops kept in float (float input/output)."""
+    debugger = _debugger(model, calibration, calibration[:1], denylist=float_nodes)
+    return debugger.get_nondebug_quantized_model()
