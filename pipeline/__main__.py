@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`."""
+"""Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`
+or `python -m pipeline validate --tflite=FILE --data=NPZ [--flag=value ...]`."""
 import signal
 import sys
 
@@ -7,7 +8,7 @@ from absl import app, flags
 from pipeline.errors import PipelineError
 from pipeline.lock import folder_lock
 
-COMMANDS = ("quantize",)
+COMMANDS = ("quantize", "validate")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "digits_cnn", "Zoo entry to run (see `--model=help`).")
@@ -18,7 +19,8 @@ flags.DEFINE_string("data_dir", None,
 flags.DEFINE_boolean("quiet", False, "No progress output, only the final table.")
 # Recipe overrides: None means "the zoo entry's default".
 flags.DEFINE_integer("epochs", None, "Baseline training epochs.")
-flags.DEFINE_integer("batch_size", None, "Training batch size.")
+flags.DEFINE_integer("batch_size", None,
+                     "Training batch size (`validate`: evaluation batch size, default 256).")
 flags.DEFINE_float("learning_rate", None, "Baseline learning rate.")
 flags.DEFINE_integer("prune_epochs", None, "Pruning fine-tune epochs.")
 flags.DEFINE_float("sparsity", None, "Target weight sparsity of pruning (default 0.8).")
@@ -30,14 +32,37 @@ flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs.")
 flags.DEFINE_integer("calibration_samples", None,
                      "Training examples in the int8 converter's representative dataset (default 500).")
 flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and TensorFlow.")
+flags.DEFINE_list("modes", None, "TFLite modes to produce, each validated: int8 (always), "
+                  "int8_float_io, dynamic, float16, int16x8.")
+flags.DEFINE_float("accuracy_budget", None, "Largest top-1 drop (points) int8 may cost vs the "
+                   "float Keras model before layers are kept float (default 1.0).")
+flags.DEFINE_integer("max_float_layers", None,
+                     "Most layers the float fallback may keep in float (default 3).")
+flags.DEFINE_boolean("allow_budget_miss", False,
+                     "Exit 0 even when no model meets --accuracy_budget.")
 RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "prune_epochs", "sparsity",
-                "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed")
+                "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed",
+                "accuracy_budget", "max_float_layers")
+# `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).
+flags.DEFINE_string("tflite", None, "`validate`: the .tflite file to validate.")
+flags.DEFINE_string("data", None, "`validate`: npz with x_train, y_train, x_test, y_test "
+                    "(only the test split is evaluated).")
+flags.DEFINE_integer("num_threads", 1, "`validate`: interpreter threads for the latency timing.")
+flags.DEFINE_string("input_scale", "auto",
+                    "`validate`: auto (integer images / 255 unless the quantized input takes raw "
+                    "pixels), none (as is), or a number to divide the images by.")
+flags.DEFINE_string("json_out", None, "`validate`: also write every figure to this JSON file.")
+flags.DEFINE_float("probe_timeout_s", 30.0,
+                   "`validate`: time limit of the child process that loads the file first.")
 
 
 def recipe_from_flags(default):
     """The zoo entry's recipe with every flag the user set applied on top."""
-    return default.replace(**{name: FLAGS[name].value for name in RECIPE_FLAGS
-                              if FLAGS[name].value is not None})
+    from pipeline import modes
+    changes = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].value is not None}
+    if FLAGS.modes is not None:
+        changes["modes"] = modes.parse(",".join(FLAGS.modes))
+    return default.replace(**changes)
 
 
 def quantize() -> None:
@@ -54,7 +79,24 @@ def quantize() -> None:
         from pipeline import quantize as quantize_lib
         result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir)
     print(report.render_text(result))
-    print(f"\nwrote {out_dir}/model_float.tflite, model_int8.tflite, report.json, report.md")
+    files = ", ".join(v["path"] for v in result["variants"])
+    print(f"\nwrote {out_dir}/: {files}, report.json, report.md")
+    if result["selective"]["status"] == "budget_missed" and not FLAGS.allow_budget_miss:
+        raise PipelineError(
+            f"no model met --accuracy_budget={recipe.accuracy_budget} points (see "
+            f"{out_dir}/report.md); pass --allow_budget_miss to accept the best one")
+
+
+def validate() -> None:
+    from pipeline import validate_file
+    if not FLAGS.tflite or not FLAGS.data:
+        raise PipelineError("validate needs --tflite=FILE and --data=NPZ")
+    if FLAGS.num_threads < 1 or (FLAGS.batch_size is not None and FLAGS.batch_size < 1):
+        raise PipelineError("--num_threads and --batch_size must be at least 1")
+    print(validate_file.run(FLAGS.tflite, FLAGS.data, json_out=FLAGS.json_out,
+                            batch_size=FLAGS.batch_size or 256, num_threads=FLAGS.num_threads,
+                            input_scale=validate_file.parse_input_scale(FLAGS.input_scale),
+                            probe_timeout_s=FLAGS.probe_timeout_s))
 
 
 def _interrupt(signum, frame):
@@ -70,7 +112,7 @@ def main(argv):
     # `kill` (SIGTERM) unwinds like Ctrl-C: temp files are removed and the folder lock freed.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        quantize()
+        {"quantize": quantize, "validate": validate}[commands[0]]()
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

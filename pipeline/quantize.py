@@ -6,15 +6,14 @@ matches. Hashes chain (each includes its upstream stage's), so a changed flag re
 stage and everything after it. Outputs load lazily: a rerun that only changes validation
 settings never loads a Keras model.
 """
-import collections
 import functools
 import hashlib
 import os
 
 import numpy as np
 
-from pipeline import (artifacts, latency, progress, provenance, report as report_lib, runtime,
-                      validate)
+from pipeline import (artifacts, debugger, modes, progress, provenance, report as report_lib,
+                      runtime, selective, variants)
 from pipeline.data import Dataset, calibration_samples
 from pipeline.keras import keras, seed_everything
 from pipeline.lock import folder_lock
@@ -23,7 +22,6 @@ from pipeline.resume import StageRecords, sha256_bytes
 from pipeline.stages import convert, prune, qat, train
 
 FLOAT_FILE = "model_float.tflite"
-INT8_FILE = "model_int8.tflite"
 BASELINE_FILE = "baseline.keras"
 PRUNED_FILE = "pruned.keras"
 QAT_WEIGHTS_FILE = "qat_weights.h5"  # Not `.weights.h5`: that suffix selects Keras 3 format.
@@ -36,8 +34,11 @@ QAT_FIELDS = ("batch_size", "qat_epochs", "qat_learning_rate", "seed")
 CONVERT_FIELDS = ("calibration_samples", "seed")
 VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
                    "latency_warmup_runs")
-STAGES = ("train", "convert_float", "prune", "qat", "convert_int8", "validate_float",
-          "validate_int8")
+DEBUG_FIELDS = ("calibration_samples", "debug_samples", "seed")
+SELECTIVE_FIELDS = ("calibration_samples", "accuracy_budget", "max_float_layers", "seed",
+                    *VALIDATE_FIELDS)
+LAYER_ERRORS_FILE = "layer_errors.csv"
+MIXED_FILE = "model_int8_mixed.tflite"
 
 
 def data_fingerprint(dataset: Dataset) -> str:
@@ -47,35 +48,6 @@ def data_fingerprint(dataset: Dataset) -> str:
         digest.update(str((array.shape, array.dtype)).encode())
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:16]
-
-
-def op_counts(model: bytes) -> list[dict]:
-    """Ops grouped by (name, output dtype): the dtype each op computes in."""
-    counts = collections.Counter((o["op"], (o["outputs"] or ["?"])[0]) for o in validate.ops(model))
-    return [{"op": op, "dtype": dtype, "count": n} for (op, dtype), n in counts.items()]
-
-
-def describe_variant(name: str, model: bytes, dataset: Dataset, recipe: Recipe) -> dict:
-    """Everything the report says about one `.tflite`, all measured here."""
-    evaluation = validate.evaluate(model, dataset, recipe.eval_batch_size)
-    sparsity = validate.weight_sparsity(model)
-    latency_ms = latency.measure(model, dataset.x_test[0], num_threads=1,
-                                 warmup_runs=recipe.latency_warmup_runs,
-                                 min_runs=recipe.latency_min_runs,
-                                 min_seconds=recipe.latency_min_seconds)
-    return {"name": name, **validate.sizes(model), "accuracy": evaluation["accuracy"],
-            "latency_ms": latency_ms, "sparsity": sparsity["sparsity"],
-            "sparsity_per_tensor": sparsity["per_tensor"], **validate.io_dtypes(model),
-            "ops": op_counts(model), "confusion_matrix": evaluation["confusion_matrix"]}
-
-
-def compare(float_variant: dict, int8_variant: dict, keras_float_accuracy: float) -> dict:
-    return {
-        "size_ratio": float_variant["bytes"] / int8_variant["bytes"],
-        "gzip_ratio": float_variant["gzip_bytes"] / int8_variant["gzip_bytes"],
-        "latency_speedup": float_variant["latency_ms"]["median"] / int8_variant["latency_ms"]["median"],
-        "accuracy_delta_points": 100 * (int8_variant["accuracy"] - keras_float_accuracy),
-    }
 
 
 class QuantizeRun:
@@ -96,11 +68,12 @@ class QuantizeRun:
         return self.recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
                                                 "model": self.entry.name, "data": self.data_hash})
 
-    def _stage(self, stage: str, config_hash: str, compute, files: list[str],
+    def _stage(self, stage: str, config_hash: str, compute, files,
                upstream=lambda: None) -> bool:
         """Runs `compute(upstream()) -> metrics` unless a record for `config_hash` exists.
 
-        Returns True when reused. `compute` writes `files` itself (atomically). `upstream`
+        Returns True when reused. `compute` writes `files` (a list, or a callable giving it
+        once `compute` has run) itself, atomically. `upstream`
         is resolved before this stage's banner and clock start, so stages it has to run
         (or load) are reported and timed as their own.
         """
@@ -113,7 +86,8 @@ class QuantizeRun:
         self.records.invalidate(stage)
         with progress.stage(stage, self.timings):
             self.metrics[stage] = compute(source)
-        self.records.store(stage, config_hash, self.metrics[stage], files)
+        self.records.store(stage, config_hash, self.metrics[stage],
+                           files() if callable(files) else files)
         self.status[stage] = "ran"
         return False
 
@@ -200,42 +174,101 @@ class QuantizeRun:
             return f.read()
 
     @functools.cached_property
+    def calibration(self) -> np.ndarray:
+        return calibration_samples(self.dataset, self.recipe.calibration_samples, self.recipe.seed)
+
+    @functools.cached_property
     def float_tflite(self) -> bytes:
         return self._tflite("convert_float", FLOAT_FILE,
                             self.stage_hash("convert_float", (), self.train_hash),
                             convert.to_float, lambda: self.baseline)
 
-    @functools.cached_property
-    def int8_tflite(self) -> bytes:
-        def make(quantized):
-            samples = calibration_samples(self.dataset, self.recipe.calibration_samples,
-                                          self.recipe.seed)
-            return convert.to_int8(quantized, samples)
+    def mode_tflite(self, name: str) -> bytes:
+        mode = modes.MODES[name]
+        upstream_hash, upstream = ((self.qat_hash, lambda: self.quantized) if mode.source == "qat"
+                                   else (self.prune_hash, lambda: self.pruned))
+        return self._tflite(f"convert_{name}", f"model_{name}.tflite",
+                            self.stage_hash(f"convert_{name}", CONVERT_FIELDS, upstream_hash),
+                            lambda model: modes.convert(name, model, self.calibration), upstream)
 
-        return self._tflite("convert_int8", INT8_FILE,
-                            self.stage_hash("convert_int8", CONVERT_FIELDS, self.qat_hash), make,
-                            lambda: self.quantized)
-
-    def variant(self, name: str, file_name: str, model: bytes) -> dict:
+    def variant(self, name: str, model: bytes, integer_only: bool, note: str = "") -> dict:
         stage = f"validate_{name}"
         config_hash = self.stage_hash(stage, VALIDATE_FIELDS, sha256_bytes(model))
-        self._stage(stage, config_hash,
-                    lambda _: describe_variant(name, model, self.dataset, self.recipe), [])
-        return {**self.metrics[stage], "path": file_name}
+        self._stage(stage, config_hash, lambda _: variants.describe(
+            name, model, self.dataset, self.recipe, integer_only, note), [])
+        return {**self.metrics[stage], "path": f"model_{name}.tflite"}
 
-    def report(self) -> dict:
+    # Error analysis and the float fallback, both on the pruned float model (see debugger).
+
+    @functools.cached_property
+    def layer_errors(self) -> list[dict]:
+        def compute(pruned):
+            rows = debugger.layer_errors(pruned, self.calibration,
+                                         self.calibration[:self.recipe.debug_samples])
+            debugger.write_csv(self.path(LAYER_ERRORS_FILE), rows)
+            return {"layers": rows}
+
+        self._stage("debug", self.stage_hash("debug", DEBUG_FIELDS, self.prune_hash), compute,
+                    [LAYER_ERRORS_FILE], lambda: self.pruned)
+        return self.metrics["debug"]["layers"]
+
+    def fallback(self, int8_accuracy: float) -> dict:
+        """The selective-quantization search when int8 misses the budget."""
+        reference = self.metrics["train"]["accuracy"]
+        if selective.meets(int8_accuracy, reference, self.recipe.accuracy_budget):
+            return {"status": "int8_meets_budget", "steps": []}
+
+        def compute(pruned):
+            last = {}
+
+            def candidate(float_layers):
+                last["model"] = debugger.mixed_int8(pruned, self.calibration, float_layers)
+                figures = variants.measure("int8_mixed", last["model"], self.dataset, self.recipe)
+                return {k: figures[k] for k in ("accuracy", "bytes", "gzip_bytes", "latency_ms")}
+
+            worst_first = [r["tensor_name"] for r in self.layer_errors]
+            result = selective.search(worst_first, reference, self.recipe.accuracy_budget,
+                                      self.recipe.max_float_layers, candidate)
+            if result["met"]:  # The search stops at the winner: the last candidate built.
+                artifacts.write_bytes(self.path(MIXED_FILE), last["model"])
+            return {"status": "int8_mixed" if result["met"] else "budget_missed", **result}
+
+        self._stage("selective", self.stage_hash("selective", SELECTIVE_FIELDS, self.prune_hash),
+                    compute, lambda: [MIXED_FILE] if self.metrics["selective"]["met"] else [],
+                    lambda: self.pruned)
+        return self.metrics["selective"]
+
+    def build_variants(self) -> tuple[list[dict], dict]:
         # The float file first: it needs only the baseline, so a crash in pruning still
         # leaves a usable float model behind.
-        float_model, int8_model = self.float_tflite, self.int8_tflite
+        built = [self.variant("float", self.float_tflite, integer_only=False,
+                              note="float32 baseline")]
         for outcome in ("train_outcome", "prune_outcome", "qat_outcome"):
             getattr(self, outcome)  # Their metrics, even when no model had to be loaded.
-        variants = [self.variant("float", FLOAT_FILE, float_model),
-                    self.variant("int8", INT8_FILE, int8_model)]
+        for name in self.recipe.modes:
+            mode = modes.MODES[name]
+            built.append(self.variant(name, self.mode_tflite(name), mode.integer_only, mode.note))
+        self.layer_errors  # noqa: B018 -- written to layer_errors.csv for the report.
+        fallback = self.fallback(built[1]["accuracy"])
+        if fallback["status"] == "int8_mixed":
+            with open(self.path(MIXED_FILE), "rb") as f:
+                mixed = self.variant("int8_mixed", f.read(), integer_only=False,
+                                     note="int8 with these layers kept float: "
+                                          + ", ".join(fallback["chosen"]["float_layers"]))
+            built.append(mixed)
+        return built, fallback
+
+    def report(self) -> dict:
+        built, fallback = self.build_variants()
         keras_float = self.metrics["train"]["accuracy"]
-        timings = {"train": self.timings.get("train", 0.0), "prune": self.timings.get("prune", 0.0),
-                   "qat": self.timings.get("qat", 0.0),
-                   "convert": sum(self.timings.get(s, 0.0) for s in ("convert_float", "convert_int8")),
-                   "validate": sum(self.timings.get(s, 0.0) for s in ("validate_float", "validate_int8"))}
+        for v in built:
+            v["vs_float"] = variants.compare(built[0], v, keras_float)
+        seconds = {stage: self.timings.get(stage, 0.0) for stage in self.status}
+        timings = {"train": seconds.get("train", 0.0), "prune": seconds.get("prune", 0.0),
+                   "qat": seconds.get("qat", 0.0),
+                   "convert": sum(v for k, v in seconds.items() if k.startswith("convert_")),
+                   "validate": sum(v for k, v in seconds.items() if k.startswith("validate_")),
+                   "debug": seconds.get("debug", 0.0) + seconds.get("selective", 0.0)}
         return {
             "model": self.entry.name,
             "description": self.entry.description,
@@ -246,13 +279,15 @@ class QuantizeRun:
                       "qat_accuracy": self.metrics["qat"]["accuracy"]},
             "pruning": {k: self.metrics["prune"][k] for k in ("sparsity", "pruned_layers",
                                                              "sparsity_per_layer", "schedule")},
-            "variants": variants,
-            "comparison": compare(variants[0], variants[1], keras_float),
+            "variants": built,
+            "comparison": built[1]["vs_float"],
+            "layer_errors": self.layer_errors,
+            "selective": {"budget_points": self.recipe.accuracy_budget, **fallback},
             "timings_s": timings,
             "stages": dict(self.status),
             "skipped_stages": [s for s, v in self.status.items() if v == "reused"],
             **provenance.describe(self.recipe, self.entry.name, self.data_hash, self.out_dir,
-                                  [FLOAT_FILE, INT8_FILE]),
+                                  [v["path"] for v in built]),
         }
 
 

@@ -30,8 +30,14 @@ class Recipe:
     # Quantization-aware training (sparsity preserving).
     qat_epochs: int = 2
     qat_learning_rate: float = 1e-4
-    # Full-integer conversion.
+    # Conversion: the modes to produce (int8 always), and the int8 calibration set.
+    modes: tuple[str, ...] = ("int8",)
     calibration_samples: int = 500
+    # Per-layer error analysis and selective quantization: the largest top-1 drop (points)
+    # int8 may cost against the float Keras model before layers are kept in float.
+    debug_samples: int = 64
+    accuracy_budget: float = 1.0
+    max_float_layers: int = 3
     # Validation and host latency.
     eval_batch_size: int = 256
     latency_min_runs: int = 200
@@ -51,7 +57,8 @@ class Recipe:
                      "latency_min_runs"):
             if getattr(self, name) < 1:
                 raise PipelineError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs", "min_prune_weights"):
+        for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs", "min_prune_weights",
+                     "max_float_layers", "debug_samples"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"--{name} must not be negative, got {getattr(self, name)}")
 

@@ -33,12 +33,18 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 def headline(report: dict) -> list[str]:
-    c = report["comparison"]
-    return [
-        f"int8 vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
-        f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread), "
-        f"top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model",
-    ]
+    lines = []
+    for v in report["variants"][1:]:
+        c = v.get("vs_float") or report["comparison"]
+        lines.append(
+            f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
+            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread), "
+            f"top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
+    selective = report.get("selective", {})
+    if selective.get("status") == "budget_missed":
+        lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET of {selective['budget_points']} points: "
+                     f"int8 and every float-fallback candidate lose more (see below)")
+    return lines
 
 
 def render_text(report: dict) -> str:
@@ -47,6 +53,66 @@ def render_text(report: dict) -> str:
 
 def _ops_line(variant: dict) -> str:
     return ", ".join(f"{o['op']}×{o['count']} ({o['dtype']})" for o in variant["ops"])
+
+
+def layer_error_lines(report: dict, worst: int = 10) -> list[str]:
+    rows = report.get("layer_errors") or []
+    if not rows:
+        return []
+    lines = ["## Per-layer int8 quantization error (worst %d of %d tensors)" % (
+        min(worst, len(rows)), len(rows)), "",
+        "Measured by TFLite's QuantizationDebugger on calibrated int8 of the pruned float model; "
+        "all tensors in `layer_errors.csv`.", "",
+        "| tensor | op | RMSE / scale | mean error | max abs error |", "|---|---|---|---|---|"]
+    lines += [f"| `{r['tensor_name'][:80]}` | {r['op_name']} | {r['rmse_over_scale']:.3f} | "
+              f"{r['mean_error']:.4g} | {r['max_abs_error']:.4g} |" for r in rows[:worst]]
+    return lines + [""]
+
+
+def selective_lines(report: dict) -> list[str]:
+    selective = report.get("selective")
+    if not selective:
+        return []
+    budget = selective["budget_points"]
+    if selective["status"] == "int8_meets_budget":
+        return ["## Accuracy budget", "",
+                f"int8 is within the {budget}-point budget: no layer needs to stay float.", ""]
+    lines = ["## Accuracy budget: keeping the worst layers in float", "",
+             f"int8 loses more than {budget} points, so the worst layers (by RMSE/scale) were "
+             "kept float one more at a time:", "",
+             "| float layers | top-1 | bytes | gzip bytes | latency median (ms) | meets budget |",
+             "|---|---|---|---|---|---|"]
+    for step in selective["steps"]:
+        lines.append(f"| {len(step['float_layers'])}: " + ", ".join(
+            f"`{n[:60]}`" for n in step["float_layers"]) + f" | {100 * step['accuracy']:.2f}% | "
+            f"{step['bytes']} | {step['gzip_bytes']} | {step['latency_ms']['median']:.4f} | "
+            f"{'yes' if step['meets_budget'] else 'no'} |")
+    verdict = ("`model_int8_mixed.tflite` is the smallest candidate that meets the budget."
+               if selective["status"] == "int8_mixed" else
+               "**No candidate meets the budget.** Raise --max_float_layers or "
+               "--accuracy_budget, or train longer (QAT epochs).")
+    return lines + ["", verdict, ""]
+
+
+def compatibility_lines(report: dict) -> list[str]:
+    lines = ["## Runtime compatibility", "",
+             "| variant | XNNPACK (host) | GPU delegate | float ops inside an integer model |",
+             "|---|---|---|---|"]
+    for v in report["variants"]:
+        c = v.get("compatibility")
+        if not c:
+            continue
+        x = c["xnnpack"]
+        xnn = ("all ops delegated" if x["fully_delegated"] else
+               "not delegated: " + ", ".join(x["not_delegated"]))
+        xnn += f" ({x['nodes_without_delegate']} nodes, {x['partitions']} partition(s))"
+        gpu = "compatible" if c["gpu"]["compatible"] else "; ".join(c["gpu"]["warnings"]) or "no"
+        floats = c.get("float_ops_in_integer_model")
+        float_cell = "n/a" if floats is None else ("none" if not floats else
+                                                   "**" + ", ".join(floats) + "**")
+        lines.append(f"| {v['name']} | {xnn} | {gpu} | {float_cell} |")
+    notes = [f"- `{v['name']}`: {v['note']}" for v in report["variants"] if v.get("note")]
+    return lines + [""] + notes + [""]
 
 
 def render_markdown(report: dict) -> str:
@@ -74,6 +140,9 @@ def render_markdown(report: dict) -> str:
         "",
         *[f"- `{v['name']}`: {_ops_line(v)}" for v in report["variants"]],
         "",
+        *compatibility_lines(report),
+        *layer_error_lines(report),
+        *selective_lines(report),
         "## Timings (s)",
         "",
         " · ".join(f"{k} {v:.1f}" for k, v in timings.items())

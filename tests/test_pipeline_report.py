@@ -80,7 +80,9 @@ def test_identical_rerun_skips_every_stage(tiny_entry, run_copy):
     first, out = run_copy
     progress.set_quiet(True)
     again = quantize.run(tiny_entry, tiny_entry.recipe, out)
-    assert set(again["skipped_stages"]) == set(quantize.STAGES)
+    assert set(again["skipped_stages"]) == set(first["stages"]) >= {
+        "train", "prune", "qat", "convert_float", "convert_int8", "validate_float",
+        "validate_int8", "debug"}
     assert again["artifacts"] == first["artifacts"]
     assert again["variants"] == first["variants"]
 

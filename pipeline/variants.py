@@ -1,0 +1,43 @@
+"""What the report says about one `.tflite` file, every figure measured here."""
+import collections
+
+from pipeline import compat, latency, validate
+from pipeline.data import Dataset
+from pipeline.recipe import Recipe
+
+
+def op_counts(ops: list[dict]) -> list[dict]:
+    """Ops grouped by (name, output dtype): the dtype each op computes in."""
+    counts = collections.Counter((o["op"], (o["outputs"] or ["?"])[0]) for o in ops)
+    return [{"op": op, "dtype": dtype, "count": n} for (op, dtype), n in counts.items()]
+
+
+def measure(name: str, model: bytes, dataset: Dataset, recipe: Recipe) -> dict:
+    """Accuracy on the whole test split, sizes, latency, sparsity, dtypes and ops."""
+    evaluation = validate.evaluate(model, dataset, recipe.eval_batch_size)
+    sparsity = validate.weight_sparsity(model)
+    latency_ms = latency.measure(model, dataset.x_test[0], num_threads=1,
+                                 warmup_runs=recipe.latency_warmup_runs,
+                                 min_runs=recipe.latency_min_runs,
+                                 min_seconds=recipe.latency_min_seconds)
+    return {"name": name, **validate.sizes(model), "accuracy": evaluation["accuracy"],
+            "latency_ms": latency_ms, "sparsity": sparsity["sparsity"],
+            "sparsity_per_tensor": sparsity["per_tensor"], **validate.io_dtypes(model),
+            "confusion_matrix": evaluation["confusion_matrix"]}
+
+
+def describe(name: str, model: bytes, dataset: Dataset, recipe: Recipe, integer_only: bool,
+             note: str = "") -> dict:
+    """`measure` plus the op table and the runtime compatibility report."""
+    ops = validate.ops(model)
+    return {**measure(name, model, dataset, recipe), "note": note, "ops": op_counts(ops),
+            "compatibility": compat.report(model, ops, integer_only)}
+
+
+def compare(float_variant: dict, variant: dict, keras_float_accuracy: float) -> dict:
+    return {
+        "size_ratio": float_variant["bytes"] / variant["bytes"],
+        "gzip_ratio": float_variant["gzip_bytes"] / variant["gzip_bytes"],
+        "latency_speedup": float_variant["latency_ms"]["median"] / variant["latency_ms"]["median"],
+        "accuracy_delta_points": 100 * (variant["accuracy"] - keras_float_accuracy),
+    }
