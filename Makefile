@@ -7,8 +7,11 @@ MODEL ?= digits_cnn
 OUT ?= artifacts/$(MODEL)
 ARGS ?=
 PYTEST_ARGS ?=
+TFLITE ?=
+DATA ?=
+FUZZ_CASES ?= 10000
 
-.PHONY: quantize test test-fast clean
+.PHONY: quantize validate fuzz test test-fast clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,17 @@ $(STAMP): setup.cfg pyproject.toml
 quantize: $(STAMP)
 	$(PY) -m pipeline quantize --model=$(MODEL) --out=$(OUT) $(ARGS)
 
+# An existing .tflite, converted anywhere: make validate TFLITE=model.tflite DATA=data.npz
+validate: $(STAMP)
+	$(PY) -m pipeline validate --tflite=$(TFLITE) --data=$(DATA) $(ARGS)
+
+# Damaged .tflite files through the validate path; prints the counts, fails on a crash or hang.
+fuzz: $(STAMP)
+	$(PY) -m pipeline.fuzz --cases=$(FUZZ_CASES) $(ARGS)
+
+# browser-deps never fails: where Chromium cannot be installed the browser test skips.
 test: $(STAMP)
+	-@$(MAKE) --no-print-directory browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -29,3 +42,47 @@ clean:
 	rm -rf artifacts .pytest_cache
 
 include android_bench/android.mk
+
+# Issue 7 benchmarks. `make bench MODEL=mnist_cnn ARGS=--data_dir=../shared/data`: four
+# published recipes side by side -> benchmarks/results/<model>-<date>.json/.md.
+bench: $(STAMP)
+	$(PY) -m benchmarks.recipes --model=$(MODEL) $(ARGS)
+
+# Batched vs one-image-per-invoke validation throughput on OUT's .tflite files.
+bench-throughput: $(STAMP)
+	$(PY) -m benchmarks.eval_throughput --model=$(MODEL) --out=$(OUT) $(ARGS)
+
+# Headless Chromium for tests/test_report_html.py. Never fails: without apt-get (or root)
+# it says so and the browser test skips with the same reason.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-deps: no apt-get here; install Chromium yourself or the browser test is skipped"; \
+	else \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  ($$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver) \
+	    || echo "browser-deps: could not install chromium; the browser test will be skipped"; \
+	fi
+
+.PHONY: bench bench-throughput browser-deps
+
+# Issue 3 item 5: does the last tflite-runtime release (2.14, boards that never moved to
+# LiteRT) load TFLITE and agree with LiteRT? Default: this model's int8 output.
+# `make check-legacy-runtime TFLITE=path.tflite ARGS=--samples=256`
+LEGACY_VENV ?= .venv-tflite-runtime
+LEGACY_TFLITE = $(or $(TFLITE),$(OUT)/model_int8.tflite)
+
+# Only tflite-runtime and numpy<2 (what such a board has), so nothing from the main venv
+# can hide a missing dependency. rm first: a half-built venv from an interrupted run is not reused.
+$(LEGACY_VENV)/.installed:
+	rm -rf $(LEGACY_VENV)
+	$(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install --quiet 'tflite-runtime==2.14.*' 'numpy<2'
+	touch $@
+
+legacy-runtime-venv: $(LEGACY_VENV)/.installed
+
+check-legacy-runtime: $(STAMP) $(LEGACY_VENV)/.installed
+	$(PY) -m pipeline.legacy_runtime --tflite=$(LEGACY_TFLITE) --venv=$(LEGACY_VENV) $(ARGS)
+
+.PHONY: legacy-runtime-venv check-legacy-runtime

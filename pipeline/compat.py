@@ -49,17 +49,46 @@ def xnnpack_delegation(model: bytes) -> dict:
             "fully_delegated": not not_delegated}
 
 
-def gpu_compatibility(model: bytes) -> dict:
-    """The TFLite Analyzer's GPU-delegate verdict and its per-op warnings."""
+# Ops the GPU delegate takes: the cases of CheckGpuDelegateCompatibility in TFLite's
+# tensorflow/lite/tools/versioning/gpu_compatibility.cc (per-op parameter limits, such as
+# STRIDED_SLICE on 3-D/4-D tensors only, are not re-checked here).
+GPU_BUILTIN_OPS = frozenset("""
+    ABS ADD ADD_N ATAN2 AVERAGE_POOL_2D BATCH_MATMUL CAST CEIL CONCATENATION CONV_2D COS
+    CUMSUM DENSIFY DEPTHWISE_CONV_2D DEPTH_TO_SPACE DEQUANTIZE DIV DYNAMIC_UPDATE_SLICE ELU
+    EMBEDDING_LOOKUP EQUAL EXP FLOOR FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GELU GREATER
+    GREATER_EQUAL HARD_SWISH LEAKY_RELU LESS LESS_EQUAL LOG LOGICAL_AND LOGISTIC LSTM
+    MAXIMUM MAX_POOL_2D MEAN MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL ONE_HOT PACK PAD PADV2 POW
+    PRELU QUANTIZE REDUCE_MAX REDUCE_MIN REDUCE_PROD RELU RELU6 RELU_N1_TO_1 RESHAPE
+    RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR RSQRT SELECT SELECT_V2 SIGN SIN SLICE SOFTMAX
+    SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE STABLEHLO_CLAMP
+    STRIDED_SLICE SUB SUM TANH TILE TRANSPOSE TRANSPOSE_CONV
+    Convolution2DTransposeBias MaxPoolingWithArgmax2D MaxUnpooling2D Resampler
+""".split())
+
+
+def _analyzer_verdict(model: bytes) -> dict:
     from pipeline.keras import tf  # The Analyzer ships with TensorFlow only.
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         tf.lite.experimental.Analyzer.analyze(model_content=model, gpu_compatibility=True)
     lines = text.getvalue().splitlines()
-    warnings = sorted({line.split("WARNING:", 1)[1].strip() for line in lines
-                       if "GPU COMPATIBILITY WARNING" in line})
-    compatible = any("looks compatible with GPU delegate" in line for line in lines)
-    return {"compatible": compatible and not warnings, "warnings": warnings}
+    return {"compatible": any("looks compatible with GPU delegate" in line for line in lines),
+            "warnings": sorted({line.split("WARNING:", 1)[1].strip() for line in lines
+                                if "GPU COMPATIBILITY WARNING" in line})}
+
+
+def gpu_compatibility(model: bytes, ops: list[dict]) -> dict:
+    """GPU-delegate compatibility: the TFLite Analyzer's verdict plus an op-level check.
+
+    The Analyzer in the TensorFlow 2.21 wheel calls every model compatible (a CUMPROD Flex
+    op and TOPK_V2 included: its per-op checker is not compiled in), so the op-level check
+    against the GPU delegate's own op list is what catches unsupported ops.
+    """
+    analyzer = _analyzer_verdict(model)
+    unsupported = sorted({op["op"] for op in ops} - GPU_BUILTIN_OPS)
+    warnings = analyzer["warnings"] + [f"Not supported op {name}" for name in unsupported]
+    return {"compatible": analyzer["compatible"] and not warnings, "warnings": warnings,
+            "analyzer_says_compatible": analyzer["compatible"]}
 
 
 def float_compute_ops(ops: list[dict]) -> list[str]:
@@ -69,7 +98,7 @@ def float_compute_ops(ops: list[dict]) -> list[str]:
 
 
 def report(model: bytes, ops: list[dict], integer_only: bool) -> dict:
-    result = {"xnnpack": xnnpack_delegation(model), "gpu": gpu_compatibility(model)}
+    result = {"xnnpack": xnnpack_delegation(model), "gpu": gpu_compatibility(model, ops)}
     if integer_only:
         result["float_ops_in_integer_model"] = float_compute_ops(ops)
     return result

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from pipeline import (artifacts, debugger, modes, progress, provenance, report as report_lib,
-                      runtime, selective, variants)
+                      report_html, runtime, selective, variants)
 from pipeline.data import Dataset, calibration_samples
 from pipeline.keras import keras, seed_everything
 from pipeline.lock import folder_lock
@@ -302,4 +302,5 @@ def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         report = QuantizeRun(entry, recipe, out_dir, dataset).report()
         artifacts.write_json(os.path.join(out_dir, "report.json"), report)
         artifacts.write_text(os.path.join(out_dir, "report.md"), report_lib.render_markdown(report))
+        report_html.write_html(report, out_dir)
     return report

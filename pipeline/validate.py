@@ -45,8 +45,10 @@ def ops(model: bytes) -> list[dict]:
     def dtypes(indices):
         return [np.dtype(details[i]["dtype"]).name for i in indices if i >= 0 and i in details]
 
+    # `_get_ops_details` is the only API that lists ops; it also lists the nodes a delegate
+    # (XNNPACK, by default) added, which are not ops of the model.
     return [{"op": op["op_name"], "inputs": dtypes(op["inputs"]), "outputs": dtypes(op["outputs"])}
-            for op in interpreter._get_ops_details()]  # The only API that lists ops.
+            for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
 
 
 def weight_sparsity(model: bytes) -> dict:

@@ -1,7 +1,7 @@
 """What the report says about one `.tflite` file, every figure measured here."""
 import collections
 
-from pipeline import compat, latency, validate
+from pipeline import compat, compute, latency, validate
 from pipeline.data import Dataset
 from pipeline.recipe import Recipe
 
@@ -23,7 +23,7 @@ def measure(name: str, model: bytes, dataset: Dataset, recipe: Recipe) -> dict:
     return {"name": name, **validate.sizes(model), "accuracy": evaluation["accuracy"],
             "latency_ms": latency_ms, "sparsity": sparsity["sparsity"],
             "sparsity_per_tensor": sparsity["per_tensor"], **validate.io_dtypes(model),
-            "confusion_matrix": evaluation["confusion_matrix"]}
+            **compute.tflite_cost(model), "confusion_matrix": evaluation["confusion_matrix"]}
 
 
 def describe(name: str, model: bytes, dataset: Dataset, recipe: Recipe, integer_only: bool,

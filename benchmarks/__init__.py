@@ -1,0 +1,1 @@
+"""Benchmarks: published recipes side by side (`recipes`), validation throughput (`eval_throughput`)."""

@@ -1,0 +1,222 @@
+"""`report.json` -> `report.html`: one self-contained page (plots embedded as base64 PNGs).
+
+Pure: `render_html(report)` reads only the report's dict, so the page can be re-rendered
+from any `report.json`. Optional sections (`layer_errors`, `benchmarks`, pruning, compute
+cost) are drawn when present and left out otherwise. No TensorFlow import here.
+"""
+import base64
+import html
+import io
+import math
+import os
+
+from pipeline import report as report_lib
+
+COLORS = {"float": "#1f77b4", "int8": "#d62728"}
+OTHER_COLOR = "#7f7f7f"
+BENCH_COLOR = "#2ca02c"
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # Headless: CI and servers have no display.
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    _pyplot().close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(figure_id: str, alt: str, fig) -> str:
+    return (f'<figure><img id="{figure_id}" alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{_png(fig)}"><figcaption>{html.escape(alt)}'
+            f'</figcaption></figure>')
+
+
+def points(report: dict) -> list[dict]:
+    """Every model to place on the scatter plots: the report's variants, then benchmark recipes.
+
+    `report["benchmarks"]` is the dict written by `benchmarks/recipes.py` (its "rows") or a
+    bare list of such rows; the float reference row is already a variant, so it is skipped.
+    """
+    out = [{"label": v["name"], "accuracy": v["accuracy"], "bytes": v["bytes"],
+            "gzip_bytes": v["gzip_bytes"], "latency_ms": v["latency_ms"]["median"],
+            "color": COLORS.get(v["name"], OTHER_COLOR)} for v in report["variants"]]
+    bench = report.get("benchmarks")
+    rows = bench.get("rows", []) if isinstance(bench, dict) else (bench or [])
+    for row in rows:
+        if row.get("recipe") == "float":
+            continue
+        out.append({"label": f"recipe: {row['recipe']}", "accuracy": row["accuracy"],
+                    "bytes": row["bytes"], "gzip_bytes": row["gzip_bytes"],
+                    "latency_ms": row["latency_ms"]["median"], "color": BENCH_COLOR})
+    return out
+
+
+def _scatter(ax, pts, x_key, x_label):
+    for p in pts:
+        ax.scatter(p[x_key], 100 * p["accuracy"], color=p["color"], s=40, zorder=3)
+        ax.annotate(p["label"], (p[x_key], 100 * p["accuracy"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("TFLite top-1 (%)")
+    ax.grid(alpha=0.3)
+
+
+def size_plot(report: dict) -> str:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    pts = points(report)
+    _scatter(axes[0], pts, "bytes", "file size (bytes)")
+    _scatter(axes[1], pts, "gzip_bytes", "gzip size (bytes)")
+    from matplotlib.ticker import FuncFormatter
+    for ax in axes:
+        ax.set_xscale("log")  # Sizes differ by 10x and more: linear axes squash the small ones.
+        # Log-scale ticks in KiB: matplotlib's default 3x10^4 labels overlap.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1024:g} KiB"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    return _img("plot-accuracy-size", "Accuracy vs file size and gzip size, every variant", fig)
+
+
+def latency_plot(report: dict) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    pts = [{**p, "latency_us": 1000 * p["latency_ms"]} for p in points(report)]
+    _scatter(ax, pts, "latency_us", "host latency, median (µs, batch 1, 1 thread)")
+    return _img("plot-accuracy-latency", "Accuracy vs host latency, every variant", fig)
+
+
+def confusion_plot(variant: dict) -> str:
+    plt = _pyplot()
+    matrix = variant["confusion_matrix"]
+    n = len(matrix)
+    fig, ax = plt.subplots(figsize=(0.45 * n + 2.5, 0.45 * n + 2))
+    ax.imshow(matrix, cmap="Blues")
+    peak = max(max(r) for r in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if count > peak / 2 else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return _img(f"plot-confusion-{variant['name']}",
+                f"Confusion matrix of the {variant['name']} model on the test split", fig)
+
+
+def _bars(figure_id: str, alt: str, values: dict, xlabel: str, limit: float | None = None) -> str:
+    plt = _pyplot()
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    ax.barh(names, [values[n] for n in names], color=OTHER_COLOR)
+    ax.invert_yaxis()  # Graph order, top to bottom.
+    ax.set_xlabel(xlabel)
+    if limit is not None:
+        ax.set_xlim(0, limit)
+    ax.grid(axis="x", alpha=0.3)
+    return _img(figure_id, alt, fig)
+
+
+def sparsity_plots(report: dict) -> list[str]:
+    out = []
+    pruning = report.get("pruning") or {}
+    # Older reports name it `keras_sparsity_per_layer`, newer ones `sparsity_per_layer`.
+    keras_layers = pruning.get("sparsity_per_layer") or pruning.get("keras_sparsity_per_layer")
+    if keras_layers:
+        out.append(_bars("plot-sparsity-keras", "Weight sparsity per layer after pruning (Keras)",
+                         keras_layers, "fraction of zero weights", 1.0))
+    int8 = _variant(report, "int8")
+    if int8 and int8.get("sparsity_per_tensor"):
+        out.append(_bars("plot-sparsity-int8", "Weight sparsity per tensor in the int8 .tflite",
+                         int8["sparsity_per_tensor"], "fraction of zero weights", 1.0))
+    return out
+
+
+MAX_ERROR_BARS = 25
+
+
+def _error_label(row: dict) -> str:
+    """`layer`, or the debugger's op and (first, shortened) tensor name."""
+    if "layer" in row:
+        return str(row["layer"])
+    name = str(row.get("tensor_name", "?")).split(";")[0]
+    name = name if len(name) <= 48 else "…" + name[-47:]
+    return f"{row.get('op_name', '?')} {name}"
+
+
+def layer_error_plot(report: dict) -> str | None:
+    errors = report.get("layer_errors")
+    if not errors:
+        return None
+    # Worst first and at most MAX_ERROR_BARS: the tail of small errors says nothing.
+    worst = sorted(errors, key=lambda r: -r["rmse_over_scale"])[:MAX_ERROR_BARS]
+    values = {f"{i + 1}. {_error_label(r)}": r["rmse_over_scale"] for i, r in enumerate(worst)
+              if math.isfinite(r["rmse_over_scale"])}
+    if not values:
+        return None
+    return _bars("plot-layer-errors",
+                 "Per-layer quantization error (RMSE / scale), worst first", values, "RMSE / scale")
+
+
+def _variant(report: dict, name: str) -> dict | None:
+    return next((v for v in report["variants"] if v["name"] == name), None)
+
+
+def _table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def compute_rows(report: dict) -> list[list[str]] | None:
+    have = [v for v in report["variants"] if "macs" in v]
+    if not have:
+        return None
+    return [["variant", "params", "MACs / inference", "effective MACs (zeros skipped)"]] + [
+        [v["name"], f"{v['params']:,}", f"{v['macs']:,}", f"{v.get('effective_macs', v['macs']):,}"]
+        for v in have]
+
+
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f3f3f3}figure{display:inline-block;margin:0.5em}
+figcaption{font-size:0.85em;color:#555}img{max-width:100%}"""
+
+
+def render_html(report: dict) -> str:
+    ds = report["dataset"]
+    parts = [f"<h1>{html.escape(report['model'])}: compression report</h1>",
+             f"<p>Dataset <b>{html.escape(ds['name'])}</b>: {ds['train']} train / {ds['test']} "
+             f"test examples. TFLite figures measured on <code>{html.escape(report['runtime'])}"
+             f"</code> over the whole test split.</p>",
+             "<h2>Variants</h2>", _table(report_lib.summary_rows(report))]
+    if "comparison" in report:
+        parts += [f"<p><b>{html.escape(line)}</b></p>" for line in report_lib.headline(report)]
+    if (rows := compute_rows(report)) is not None:
+        parts += ["<h2>Compute cost</h2>", _table(rows)]
+    parts += ["<h2>Accuracy vs size and latency</h2>", size_plot(report), latency_plot(report)]
+    int8 = _variant(report, "int8")
+    if int8 and int8.get("confusion_matrix"):
+        parts += ["<h2>Confusion matrix (int8)</h2>", confusion_plot(int8)]
+    if sparsity := sparsity_plots(report):
+        parts += ["<h2>Pruning sparsity per layer</h2>", *sparsity]
+    if (errors := layer_error_plot(report)) is not None:
+        parts += ["<h2>Per-layer quantization error</h2>", errors]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(report['model'])} compression report</title>"
+            f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_html(report: dict, out_dir: str) -> str:
+    """Renders and writes `out_dir/report.html` atomically; returns its path."""
+    from pipeline import artifacts
+    path = os.path.join(out_dir, "report.html")
+    artifacts.write_text(path, render_html(report))
+    return path
