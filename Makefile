@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LEGACY_VENV ?= .venv-tflite-runtime
 MODEL ?= digits_cnn
 OUT ?= artifacts/$(MODEL)
 ARGS ?=
@@ -19,7 +20,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-quantize: $(STAMP)
+# --check_legacy_runtime needs the tflite-runtime 2.14 venv: build it only when asked for.
+quantize: $(STAMP) $(if $(findstring --check_legacy_runtime,$(ARGS)),$(LEGACY_VENV)/.installed)
 	$(PY) -m pipeline quantize --model=$(MODEL) --out=$(OUT) $(ARGS)
 
 # An existing .tflite, converted anywhere: make validate TFLITE=model.tflite DATA=data.npz
@@ -31,7 +33,7 @@ fuzz: $(STAMP)
 	$(PY) -m pipeline.fuzz --cases=$(FUZZ_CASES) $(ARGS)
 
 # browser-deps never fails: where Chromium cannot be installed the browser test skips.
-test: $(STAMP)
+test: $(STAMP) $(LEGACY_VENV)/.installed
 	-@$(MAKE) --no-print-directory browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -69,7 +71,6 @@ browser-deps:
 # Issue 3 item 5: does the last tflite-runtime release (2.14, boards that never moved to
 # LiteRT) load TFLITE and agree with LiteRT? Default: this model's int8 output.
 # `make check-legacy-runtime TFLITE=path.tflite ARGS=--samples=256`
-LEGACY_VENV ?= .venv-tflite-runtime
 LEGACY_TFLITE = $(or $(TFLITE),$(OUT)/model_int8.tflite)
 
 # Only tflite-runtime and numpy<2 (what such a board has), so nothing from the main venv

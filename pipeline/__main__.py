@@ -38,6 +38,9 @@ flags.DEFINE_float("accuracy_budget", None, "Largest top-1 drop (points) int8 ma
                    "float Keras model before layers are kept float (default 1.0).")
 flags.DEFINE_integer("max_float_layers", None,
                      "Most layers the float fallback may keep in float (default 3).")
+flags.DEFINE_boolean("check_legacy_runtime", False,
+                     "Also run every output on tflite-runtime 2.14 (numpy<2 venv, built by "
+                     "`make legacy-runtime-venv`) and report whether it agrees with LiteRT.")
 flags.DEFINE_boolean("allow_budget_miss", False,
                      "Exit 0 even when no model meets --accuracy_budget.")
 RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "prune_epochs", "sparsity",
@@ -77,7 +80,8 @@ def quantize() -> None:
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
     with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
         from pipeline import quantize as quantize_lib
-        result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir)
+        result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir,
+                                  legacy_runtime=FLAGS.check_legacy_runtime)
     print(report.render_text(result))
     files = ", ".join(v["path"] for v in result["variants"])
     print(f"\nwrote {out_dir}/: {files}, report.json, report.md")
@@ -104,7 +108,7 @@ def _interrupt(signum, frame):
 
 
 def main(argv):
-    commands = [a for a in argv[1:]]
+    commands = argv[1:]
     if len(commands) != 1 or commands[0] not in COMMANDS:
         print(f"error: usage: python -m pipeline {{{'|'.join(COMMANDS)}}} [--flags]; got {commands}",
               file=sys.stderr)
@@ -117,8 +121,9 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("error: interrupted; finished stages are kept, rerun the same command to resume",
-              file=sys.stderr)
+        resume = ("; finished stages are kept, rerun the same command to resume"
+                  if commands[0] == "quantize" else "")
+        print(f"error: interrupted{resume}", file=sys.stderr)
         sys.exit(130)
 
 

@@ -75,8 +75,10 @@ def scale_images(x: np.ndarray, max_value: float = 255.0, channel_axis: bool = F
 
 
 def from_arrays(name: str, arrays: dict, num_classes: int | None = None) -> Dataset:
-    y_train = np.asarray(arrays["y_train"]).reshape(-1).astype(np.int64)
-    y_test = np.asarray(arrays["y_test"]).reshape(-1).astype(np.int64)
+    """A Dataset from split arrays; labels may be integers, N x 1 or one-hot rows."""
+    from pipeline.checks import labels_to_int
+    y_train = labels_to_int(arrays["y_train"], name="y_train", source=name)
+    y_test = labels_to_int(arrays["y_test"], name="y_test", source=name)
     classes = num_classes or int(max(y_train.max(), y_test.max())) + 1
     return Dataset(name=name, x_train=arrays["x_train"], y_train=y_train,
                    x_test=arrays["x_test"], y_test=y_test, num_classes=classes)

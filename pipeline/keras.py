@@ -10,12 +10,15 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # C++ INFO/WARNING lines (CUDA probing, converter chatter) drown the progress output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from absl import logging as absl_logging  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
-# SavedModel export (inside every conversion) logs at INFO through Python logging.
+# SavedModel export and the converter (inside every conversion) log at INFO through Python
+# and absl logging; those lines would bury the stage banners.
 tf.get_logger().setLevel("ERROR")
+absl_logging.set_verbosity(absl_logging.WARNING)
 
 __all__ = ["tf", "keras", "tfmot", "seed_everything"]
 

@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
-from pipeline import (artifacts, debugger, modes, progress, provenance, report as report_lib,
+from pipeline import (artifacts, checks, debugger, modes, progress, provenance, report as report_lib,
                       report_html, runtime, selective, variants)
 from pipeline.data import Dataset, calibration_samples
+from pipeline.errors import PipelineError
 from pipeline.keras import keras, seed_everything
 from pipeline.lock import folder_lock
 from pipeline.recipe import Recipe
@@ -37,6 +38,8 @@ VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
 DEBUG_FIELDS = ("calibration_samples", "debug_samples", "seed")
 SELECTIVE_FIELDS = ("calibration_samples", "accuracy_budget", "max_float_layers", "seed",
                     *VALIDATE_FIELDS)
+# Bump when what a stage records changes shape: records of older runs then stop matching.
+RECORDS_VERSION = 2
 LAYER_ERRORS_FILE = "layer_errors.csv"
 MIXED_FILE = "model_int8_mixed.tflite"
 
@@ -66,6 +69,7 @@ class QuantizeRun:
 
     def stage_hash(self, stage: str, fields: tuple, upstream: str | None) -> str:
         return self.recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
+                                                "records": RECORDS_VERSION,
                                                 "model": self.entry.name, "data": self.data_hash})
 
     def _stage(self, stage: str, config_hash: str, compute, files,
@@ -77,7 +81,7 @@ class QuantizeRun:
         is resolved before this stage's banner and clock start, so stages it has to run
         (or load) are reported and timed as their own.
         """
-        record = self.records.lookup(stage, config_hash)
+        record = self.records.lookup(stage, config_hash, () if callable(files) else files)
         if record is not None:
             progress.say(f"[{stage}] reused from {self.out_dir} (configuration {config_hash})")
             self.metrics[stage], self.status[stage] = record["metrics"], "reused"
@@ -291,15 +295,45 @@ class QuantizeRun:
         }
 
 
+def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None) -> None:
+    """Bad data fails here, in one line, not epochs later inside Keras."""
+    model = entry.build(dataset)  # Only its input/output shapes; training builds its own.
+    checks.check_dataset(dataset, source=f"{dataset.name} ({data_dir or 'built-in loader'})",
+                         input_shape=tuple(model.input_shape[1:]),
+                         num_classes=int(model.output_shape[-1]),
+                         calibration_samples=recipe.calibration_samples)
+
+
+def check_legacy_runtime(report: dict, out_dir: str) -> None:
+    """Adds each variant's agreement between tflite-runtime 2.14 and LiteRT to the report.
+
+    A variant the old runtime cannot load (an op version newer than 2.14, say) is recorded as
+    such: that is the answer the user asked for, not a pipeline failure.
+    """
+    from pipeline import legacy_runtime
+    legacy_runtime.venv_python(legacy_runtime.DEFAULT_VENV)  # No venv: one error, up front.
+    for variant in report["variants"]:
+        with progress.stage(f"legacy_runtime {variant['name']}"):
+            try:
+                result = legacy_runtime.check(os.path.join(out_dir, variant["path"]))
+            except PipelineError as e:
+                result = {"agree": False, "error": str(e)}
+        variant["legacy_runtime"] = {k: result.get(k) for k in (
+            "runtime", "agree", "max_abs_diff", "unit", "samples", "argmax_agreement", "error")}
+
+
 def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
-        dataset: Dataset | None = None) -> dict:
+        dataset: Dataset | None = None, legacy_runtime: bool = False) -> dict:
     """Runs the whole pipeline for a zoo entry; writes the artifacts and returns the report."""
     with folder_lock(out_dir):
         with progress.stage("data"):
             dataset = dataset if dataset is not None else entry.load_data(data_dir)
         progress.say(f"[data] {dataset.name}: {len(dataset.x_train)} train / "
                      f"{len(dataset.x_test)} test")
+        check_data(entry, dataset, recipe, data_dir)
         report = QuantizeRun(entry, recipe, out_dir, dataset).report()
+        if legacy_runtime:
+            check_legacy_runtime(report, out_dir)
         artifacts.write_json(os.path.join(out_dir, "report.json"), report)
         artifacts.write_text(os.path.join(out_dir, "report.md"), report_lib.render_markdown(report))
         report_html.write_html(report, out_dir)

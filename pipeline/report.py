@@ -94,6 +94,14 @@ def selective_lines(report: dict) -> list[str]:
     return lines + ["", verdict, ""]
 
 
+def legacy_verdict(result: dict) -> str:
+    if result.get("error"):
+        return f"**does not run**: {result['error']}"
+    verdict = "agrees with LiteRT" if result["agree"] else "**disagrees with LiteRT**"
+    return (f"{verdict} (max difference {result['max_abs_diff']} {result['unit']}, "
+            f"{result['samples']} inputs, same top-1 on {100 * result['argmax_agreement']:.1f}%)")
+
+
 def compatibility_lines(report: dict) -> list[str]:
     lines = ["## Runtime compatibility", "",
              "| variant | XNNPACK (host) | GPU delegate | float ops inside an integer model |",
@@ -112,6 +120,8 @@ def compatibility_lines(report: dict) -> list[str]:
                                                    "**" + ", ".join(floats) + "**")
         lines.append(f"| {v['name']} | {xnn} | {gpu} | {float_cell} |")
     notes = [f"- `{v['name']}`: {v['note']}" for v in report["variants"] if v.get("note")]
+    notes += [f"- `{v['name']}` on tflite-runtime 2.14: " + legacy_verdict(v["legacy_runtime"])
+              for v in report["variants"] if v.get("legacy_runtime")]
     return lines + [""] + notes + [""]
 
 

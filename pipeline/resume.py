@@ -32,8 +32,12 @@ class StageRecords:
     def _record_path(self, stage: str) -> str:
         return os.path.join(self.out_dir, RECORDS_DIR, f"{stage}.json")
 
-    def lookup(self, stage: str, config_hash: str) -> dict | None:
-        """The stage's record if it was made by `config_hash` and its files are intact."""
+    def lookup(self, stage: str, config_hash: str, expected_files=()) -> dict | None:
+        """The stage's record if it was made by `config_hash` and its files are intact.
+
+        `expected_files` must all be in the record: a record written by a version of the
+        pipeline that named its outputs differently does not count.
+        """
         path = self._record_path(stage)
         if not os.path.exists(path):
             return None
@@ -42,6 +46,8 @@ class StageRecords:
         except ValueError:  # A record from an older, incompatible run: just redo the stage.
             return None
         if record.get("config_hash") != config_hash:
+            return None
+        if not set(expected_files) <= set(record.get("files", {})):
             return None
         for name, digest in record.get("files", {}).items():
             file_path = os.path.join(self.out_dir, name)

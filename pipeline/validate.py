@@ -1,4 +1,5 @@
 """What a `.tflite` file is and how well it does: accuracy, I/O dtypes, ops, weight sparsity."""
+import collections
 import gzip
 
 import numpy as np
@@ -51,6 +52,12 @@ def ops(model: bytes) -> list[dict]:
             for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
 
 
+def op_counts(ops_list: list[dict]) -> list[dict]:
+    """Ops grouped by (name, output dtype): the dtype each op computes in."""
+    counts = collections.Counter((o["op"], (o["outputs"] or ["?"])[0]) for o in ops_list)
+    return [{"op": op, "dtype": dtype, "count": n} for (op, dtype), n in counts.items()]
+
+
 def weight_sparsity(model: bytes) -> dict:
     """Zeros among the weights of conv/dense ops, read from the file's own buffers."""
     interpreter = runtime.make_interpreter(model)
@@ -59,10 +66,16 @@ def weight_sparsity(model: bytes) -> dict:
     per_tensor = {}
     seen = set()
     names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
-    for op in interpreter._get_ops_details():
-        if op["op_name"] not in WEIGHT_OPS or len(op["inputs"]) < 2 or op["inputs"][1] in seen:
+    op_list = interpreter._get_ops_details()
+    # float16 weights reach the kernel through a DEQUANTIZE op: read its constant input.
+    dequantized = {int(op["outputs"][0]): int(op["inputs"][0]) for op in op_list
+                   if op["op_name"] == "DEQUANTIZE" and len(op["inputs"]) and len(op["outputs"])}
+    for op in op_list:
+        if op["op_name"] not in WEIGHT_OPS or len(op["inputs"]) < 2:
             continue
-        index = int(op["inputs"][1])
+        index = dequantized.get(int(op["inputs"][1]), int(op["inputs"][1]))
+        if index in seen:
+            continue
         seen.add(index)
         weights = interpreter.get_tensor(index)
         n_zero = int(np.count_nonzero(weights == 0))

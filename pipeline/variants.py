@@ -1,15 +1,7 @@
 """What the report says about one `.tflite` file, every figure measured here."""
-import collections
-
 from pipeline import compat, compute, latency, validate
 from pipeline.data import Dataset
 from pipeline.recipe import Recipe
-
-
-def op_counts(ops: list[dict]) -> list[dict]:
-    """Ops grouped by (name, output dtype): the dtype each op computes in."""
-    counts = collections.Counter((o["op"], (o["outputs"] or ["?"])[0]) for o in ops)
-    return [{"op": op, "dtype": dtype, "count": n} for (op, dtype), n in counts.items()]
 
 
 def measure(name: str, model: bytes, dataset: Dataset, recipe: Recipe) -> dict:
@@ -30,7 +22,7 @@ def describe(name: str, model: bytes, dataset: Dataset, recipe: Recipe, integer_
              note: str = "") -> dict:
     """`measure` plus the op table and the runtime compatibility report."""
     ops = validate.ops(model)
-    return {**measure(name, model, dataset, recipe), "note": note, "ops": op_counts(ops),
+    return {**measure(name, model, dataset, recipe), "note": note, "ops": validate.op_counts(ops),
             "compatibility": compat.report(model, ops, integer_only)}
 
 

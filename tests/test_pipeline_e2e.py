@@ -24,5 +24,7 @@ def test_default_model_end_to_end(tmp_path):
     assert flt["bytes"] / int8["bytes"] >= 2.5
     assert int8["sparsity"] >= 0.79
     assert {"model_float.tflite", "model_int8.tflite", "report.json", "report.md",
-            "baseline.keras"} <= set(os.listdir(tmp_path))
+            "report.html", "layer_errors.csv", "baseline.keras"} <= set(os.listdir(tmp_path))
+    assert report["selective"]["status"] == "int8_meets_budget"
+    assert report["variants"][1]["compatibility"]["float_ops_in_integer_model"] == []
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp") or f == ".lock"]

@@ -125,3 +125,10 @@ def test_layer_errors_rank_every_quantized_tensor(sources, tmp_path):
     debugger.write_csv(str(tmp_path / "e.csv"), rows)
     lines = (tmp_path / "e.csv").read_text().splitlines()
     assert lines[0].startswith("tensor_name,op_name,rmse_over_scale") and len(lines) == len(rows) + 1
+
+
+def test_float16_sparsity_is_read_through_dequantize(sources):
+    pruned, _, _ = sources
+    from pipeline.stages.prune import overall_sparsity
+    measured = validate.weight_sparsity(convert_mode("float16", sources))["sparsity"]
+    assert measured == pytest.approx(overall_sparsity(pruned), abs=0.01)

@@ -113,3 +113,21 @@ def test_same_seed_gives_identical_tflite_bytes(tiny_entry, tiny_run, tmp_path):
     second = quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path / "fresh"))
     assert second["skipped_stages"] == []
     assert second["artifacts"] == first["artifacts"]
+
+
+def test_bad_data_fails_before_training_with_one_line(tiny_entry, tmp_path):
+    import dataclasses
+    import numpy as np
+    from pipeline.errors import PipelineError
+    from conftest import make_quadrant_dataset
+    bad = make_quadrant_dataset()
+    x_train = bad.x_train.copy()
+    x_train[3, 0, 0, 0] = np.nan
+    bad = dataclasses.replace(bad, x_train=x_train)
+    with pytest.raises(PipelineError, match=r"quadrants .*x_train has NaN/Inf values") as err:
+        quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=bad)
+    assert "\n" not in str(err.value)
+    assert not os.path.exists(tmp_path / "baseline.keras")
+    wrong_labels = dataclasses.replace(make_quadrant_dataset(), y_test=np.full(128, 7))
+    with pytest.raises(PipelineError, match="y_test has labels outside"):
+        quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=wrong_labels)

@@ -1,0 +1,112 @@
+"""Input checks before any training or evaluation: each problem is one line naming the file.
+
+Bad data otherwise surfaces far from its cause: NaN pixels as a NaN loss epochs later, a label
+of 10 in a 10-class model as a cryptic sparse-crossentropy error, 99 labels for 100 images as
+a shape error inside Keras. These checks run on the arrays as loaded, before any of that.
+"""
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+SPLITS = ("train", "test")
+
+
+def _split_arrays(data, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """`x_<split>`, `y_<split>` of a `Dataset` or of a dict of arrays (an npz as loaded)."""
+    if isinstance(data, dict):
+        return np.asarray(data[f"x_{split}"]), np.asarray(data[f"y_{split}"])
+    return np.asarray(getattr(data, f"x_{split}")), np.asarray(getattr(data, f"y_{split}"))
+
+
+def labels_to_int(y: np.ndarray, *, name: str, source: str) -> np.ndarray:
+    """Integer class ids (int64, shape N) from N integer labels, N x 1 labels or N x C one-hot rows."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise PipelineError(f"{source}: {name} has dtype {y.dtype}; labels must be integers or one-hot")
+    if y.dtype.kind == "f" and y.size and not np.isfinite(y).all():
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise PipelineError(f"{source}: {name} has NaN/Inf values ({bad} of {y.size})")
+    if y.ndim == 2 and y.shape[1] > 1:
+        # One-hot: every row exactly one 1, the rest 0 (probabilities are not labels).
+        is_one_hot = np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()
+        if not is_one_hot:
+            raise PipelineError(f"{source}: {name} has {y.shape[1]} columns but its rows are not "
+                                "one-hot (each needs exactly one 1, the rest 0)")
+        return np.argmax(y, axis=1).astype(np.int64)
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or y.ndim == 0:
+        raise PipelineError(f"{source}: {name} has shape {y.shape}; labels must be N integers "
+                            "or N one-hot rows")
+    y = y.reshape(-1)
+    if y.dtype.kind == "f":
+        fractional = y[y != np.round(y)]
+        if fractional.size:
+            raise PipelineError(f"{source}: {name} has non-integer labels (e.g. {fractional[0]:g})")
+    return y.astype(np.int64)
+
+
+def _describe(values: np.ndarray, limit: int = 3) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def check_images(x: np.ndarray, *, name: str, source: str) -> None:
+    """Numeric, non-empty, finite."""
+    if x.dtype.kind not in "biuf":
+        raise PipelineError(f"{source}: {name} has dtype {x.dtype}; images must be integers or floats")
+    if x.ndim == 0 or len(x) == 0:
+        raise PipelineError(f"{source}: {name} is empty")
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            raise PipelineError(f"{source}: {name} has NaN/Inf values "
+                                f"({x.size - int(np.count_nonzero(finite))} of {x.size})")
+
+
+def check_labels_in_range(y: np.ndarray, num_classes: int, *, name: str, source: str) -> None:
+    outside = np.unique(y[(y < 0) | (y >= num_classes)])
+    if outside.size:
+        raise PipelineError(f"{source}: {name} has labels outside 0..{num_classes - 1} "
+                            f"(found {_describe(outside)})")
+
+
+def shapes_fit(rows: tuple, model_rows: tuple) -> bool:
+    """Whether data rows fit a model input (batch axis removed); -1/None in the model is any size."""
+    return len(rows) == len(model_rows) and all(
+        m is None or int(m) < 0 or int(m) == int(r) for r, m in zip(rows, model_rows))
+
+
+def check_input_shape(rows: tuple, model_rows: tuple, *, source: str, model: str = "the model") -> None:
+    """One line naming both shapes: wrong rank and wrong channel count read the same way."""
+    if not shapes_fit(rows, model_rows):
+        shown = tuple(None if m is None or int(m) < 0 else int(m) for m in model_rows)
+        raise PipelineError(f"{source}: images are {tuple(int(r) for r in rows)} "
+                            f"but {model} takes {shown}")
+
+
+def check_dataset(data, *, source: str, input_shape: tuple | None = None,
+                  num_classes: int | None = None, calibration_samples: int | None = None,
+                  splits: tuple = SPLITS) -> None:
+    """Every check on a `Dataset` (or a dict of split arrays) before training or evaluation.
+
+    `input_shape` is the model's input without the batch axis (-1/None: any size);
+    `num_classes` the model's output size; `calibration_samples` the int8 converter's sample
+    count, which must not exceed the training set. Raises the first problem found.
+    """
+    if num_classes is None and not isinstance(data, dict):
+        num_classes = getattr(data, "num_classes", None)
+    for split in splits:
+        x, y = _split_arrays(data, split)
+        check_images(x, name=f"x_{split}", source=source)
+        labels = labels_to_int(y, name=f"y_{split}", source=source)
+        if len(labels) != len(x):
+            raise PipelineError(f"{source}: x_{split} has {len(x)} rows but y_{split} has "
+                                f"{len(labels)}")
+        if num_classes is not None:
+            check_labels_in_range(labels, int(num_classes), name=f"y_{split}", source=source)
+        if input_shape is not None:
+            check_input_shape(x.shape[1:], tuple(input_shape), source=source)
+    if calibration_samples is not None and "train" in splits:
+        n = len(_split_arrays(data, "train")[0])
+        if calibration_samples > n:
+            raise PipelineError(f"{source}: --calibration_samples={calibration_samples} is larger "
+                                f"than the training set ({n} examples)")
