@@ -17,7 +17,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # Alive, owned by someone else.
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed run stays a zombie until reaped; it answers signals but holds nothing."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):  # No /proc (macOS) or already gone.
+        return False
 
 
 def _read_owner(path: str) -> dict:

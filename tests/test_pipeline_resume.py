@@ -104,3 +104,16 @@ def test_lock_is_exclusive_released_and_stale_ones_taken_over(tmp_path):
     with lock.folder_lock(str(tmp_path)):
         assert json.load(open(tmp_path / lock.LOCK_FILE))["pid"] == os.getpid()
     assert not (tmp_path / lock.LOCK_FILE).exists()
+
+
+def test_a_zombie_owner_counts_as_dead(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 10
+    while not lock._is_zombie(child.pid) and time.time() < deadline:
+        time.sleep(0.05)  # Exited but not yet reaped by us: a zombie.
+    assert lock._is_zombie(child.pid) and not lock._pid_alive(child.pid)
+    (tmp_path / lock.LOCK_FILE).write_text(json.dumps(
+        {"pid": child.pid, "host": os.uname().nodename, "started": "just now"}))
+    with lock.folder_lock(str(tmp_path)):
+        assert json.load(open(tmp_path / lock.LOCK_FILE))["pid"] == os.getpid()
+    child.wait()
