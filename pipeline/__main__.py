@@ -84,7 +84,7 @@ def quantize() -> None:
                                   legacy_runtime=FLAGS.check_legacy_runtime)
     print(report.render_text(result))
     files = ", ".join(v["path"] for v in result["variants"])
-    print(f"\nwrote {out_dir}/: {files}, report.json, report.md")
+    print(f"\nwrote {out_dir}/: {files}, report.json, report.md, report.html, layer_errors.csv")
     if result["selective"]["status"] == "budget_missed" and not FLAGS.allow_budget_miss:
         raise PipelineError(
             f"no model met --accuracy_budget={recipe.accuracy_budget} points (see "

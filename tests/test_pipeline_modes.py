@@ -132,3 +132,10 @@ def test_float16_sparsity_is_read_through_dequantize(sources):
     from pipeline.stages.prune import overall_sparsity
     measured = validate.weight_sparsity(convert_mode("float16", sources))["sparsity"]
     assert measured == pytest.approx(overall_sparsity(pruned), abs=0.01)
+
+
+def test_float16_compute_cost_counts_its_weights(sources):
+    from pipeline import compute
+    int8 = compute.tflite_cost(convert_mode("int8", sources))
+    half = compute.tflite_cost(convert_mode("float16", sources))
+    assert half["params"] == int8["params"] > 0 and half["macs"] == int8["macs"]
