@@ -22,6 +22,11 @@ flags.DEFINE_integer("epochs", None, "Baseline training epochs.")
 flags.DEFINE_integer("batch_size", None,
                      "Training batch size (`validate`: evaluation batch size, default 256).")
 flags.DEFINE_float("learning_rate", None, "Baseline learning rate.")
+flags.DEFINE_enum("lr_schedule", None, ["constant", "cosine"], "Baseline learning-rate schedule.")
+flags.DEFINE_enum("augment", None, ["none", "flip_crop"], "Baseline training augmentation.")
+flags.DEFINE_float("alpha", None, "Width multiplier of models that have one (mobilenet_v2).")
+flags.DEFINE_integer("input_size", None,
+                     "Square input size images are resized to (mobilenet_v2; 0: native).")
 flags.DEFINE_integer("prune_epochs", None, "Pruning fine-tune epochs.")
 flags.DEFINE_float("sparsity", None, "Target weight sparsity of pruning (default 0.8).")
 flags.DEFINE_integer("min_prune_weights", None,
@@ -43,7 +48,8 @@ flags.DEFINE_boolean("check_legacy_runtime", False,
                      "`make legacy-runtime-venv`) and report whether it agrees with LiteRT.")
 flags.DEFINE_boolean("allow_budget_miss", False,
                      "Exit 0 even when no model meets --accuracy_budget.")
-RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "prune_epochs", "sparsity",
+RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment", "alpha",
+                "input_size", "prune_epochs", "sparsity",
                 "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed",
                 "accuracy_budget", "max_float_layers")
 # `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).

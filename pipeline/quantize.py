@@ -27,7 +27,8 @@ BASELINE_FILE = "baseline.keras"
 PRUNED_FILE = "pruned.keras"
 QAT_WEIGHTS_FILE = "qat_weights.h5"  # Not `.weights.h5`: that suffix selects Keras 3 format.
 
-TRAIN_FIELDS = ("epochs", "batch_size", "learning_rate", "seed")
+TRAIN_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment", "alpha",
+                "input_size", "seed")
 PRUNE_FIELDS = ("batch_size", "prune_epochs", "sparsity", "initial_sparsity",
                 "prune_ramp_fraction", "prune_learning_rate", "min_prune_weights", "prune_block",
                 "seed")

@@ -8,10 +8,17 @@ from pipeline.errors import PipelineError
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    # Float baseline.
+    # Float baseline. `lr_schedule`: "constant" or "cosine" (decays to 0 over the epochs);
+    # `augment`: "none" or "flip_crop" (random horizontal flip + 4-pixel shift, for CIFAR).
     epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    augment: str = "none"
+    # Architecture knobs for builders that have them (MobileNetV2): width multiplier, and the
+    # square input size images are resized to (0: the dataset's own size).
+    alpha: float = 1.0
+    input_size: int = 0
     # Magnitude pruning: sparsity ramps from `initial_sparsity` to `sparsity` over the first
     # `prune_ramp_fraction` of the pruning steps, then the model fine-tunes at the target.
     prune_epochs: int = 4
@@ -57,10 +64,20 @@ class Recipe:
                      "latency_min_runs"):
             if getattr(self, name) < 1:
                 raise PipelineError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        self._check_choices()
+        if self.alpha <= 0 or self.input_size < 0:
+            raise PipelineError("--alpha must be positive and --input_size at least 0")
         for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs", "min_prune_weights",
                      "max_float_layers", "debug_samples"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"--{name} must not be negative, got {getattr(self, name)}")
+
+    def _check_choices(self):
+        for name, allowed in (("lr_schedule", ("constant", "cosine")),
+                              ("augment", ("none", "flip_crop"))):
+            if getattr(self, name) not in allowed:
+                raise PipelineError(f"--{name} must be one of {', '.join(allowed)}, "
+                                    f"got {getattr(self, name)!r}")
 
     def replace(self, **changes) -> "Recipe":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
