@@ -14,6 +14,10 @@ class ZooEntry:
     build: Callable[[Dataset], object]  # Dataset -> uncompiled tf_keras model (logits out)
     load_data: Callable[[str | None], Dataset]  # data_dir -> Dataset
     recipe: Recipe
+    # A model that arrives trained (the user's own file): evaluated, not retrained.
+    pretrained: bool = False
+    # Identifies the model file behind the entry, so a changed file invalidates the stages.
+    fingerprint: str = ""
 
 
 _REGISTRY: dict[str, ZooEntry] = {}

@@ -14,13 +14,14 @@ from absl import logging as absl_logging  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
+from tf_keras.src.saving.serialization_lib import SafeModeScope  # noqa: E402
 
 # SavedModel export and the converter (inside every conversion) log at INFO through Python
 # and absl logging; those lines would bury the stage banners.
 tf.get_logger().setLevel("ERROR")
 absl_logging.set_verbosity(absl_logging.WARNING)
 
-__all__ = ["tf", "keras", "tfmot", "seed_everything"]
+__all__ = ["tf", "keras", "tfmot", "SafeModeScope", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:

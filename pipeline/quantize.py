@@ -28,11 +28,11 @@ PRUNED_FILE = "pruned.keras"
 QAT_WEIGHTS_FILE = "qat_weights.h5"  # Not `.weights.h5`: that suffix selects Keras 3 format.
 
 TRAIN_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment", "alpha",
-                "input_size", "seed")
-PRUNE_FIELDS = ("batch_size", "prune_epochs", "sparsity", "initial_sparsity",
+                "input_size", "train_baseline", "seed")
+PRUNE_FIELDS = ("pruning", "prune_layers", "batch_size", "prune_epochs", "sparsity", "initial_sparsity",
                 "prune_ramp_fraction", "prune_learning_rate", "min_prune_weights", "prune_block",
                 "seed")
-QAT_FIELDS = ("batch_size", "qat_epochs", "qat_learning_rate", "seed")
+QAT_FIELDS = ("qat", "batch_size", "qat_epochs", "qat_learning_rate", "seed")
 CONVERT_FIELDS = ("calibration_samples", "seed")
 VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
                    "latency_warmup_runs")
@@ -71,7 +71,9 @@ class QuantizeRun:
     def stage_hash(self, stage: str, fields: tuple, upstream: str | None) -> str:
         return self.recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
                                                 "records": RECORDS_VERSION,
-                                                "model": self.entry.name, "data": self.data_hash})
+                                                "model": self.entry.name,
+                                                "model_file": self.entry.fingerprint,
+                                                "data": self.data_hash})
 
     def _stage(self, stage: str, config_hash: str, compute, files,
                upstream=lambda: None) -> bool:
@@ -131,8 +133,8 @@ class QuantizeRun:
     @functools.cached_property
     def train_outcome(self):
         return self._trained("train", self.train_hash, BASELINE_FILE,
-                             lambda _: train.train(self.entry.build(self.dataset), self.dataset,
-                                                   self.recipe))
+                             lambda _: train.baseline(self.entry.build(self.dataset), self.dataset,
+                                                      self.recipe, self.entry.pretrained))
 
     @functools.cached_property
     def prune_outcome(self):
@@ -190,7 +192,9 @@ class QuantizeRun:
 
     def mode_tflite(self, name: str) -> bytes:
         mode = modes.MODES[name]
-        upstream_hash, upstream = ((self.qat_hash, lambda: self.quantized) if mode.source == "qat"
+        # With --qat=off the QAT-sourced modes are calibrated from the pruned float model.
+        from_qat = mode.source == "qat" and self.recipe.qat == "on"
+        upstream_hash, upstream = ((self.qat_hash, lambda: self.quantized) if from_qat
                                    else (self.prune_hash, lambda: self.pruned))
         return self._tflite(f"convert_{name}", f"model_{name}.tflite",
                             self.stage_hash(f"convert_{name}", CONVERT_FIELDS, upstream_hash),
@@ -248,7 +252,9 @@ class QuantizeRun:
         # leaves a usable float model behind.
         built = [self.variant("float", self.float_tflite, integer_only=False,
                               note="float32 baseline")]
-        for outcome in ("train_outcome", "prune_outcome", "qat_outcome"):
+        outcomes = ("train_outcome", "prune_outcome") + (
+            ("qat_outcome",) if self.recipe.qat == "on" else ())
+        for outcome in outcomes:
             getattr(self, outcome)  # Their metrics, even when no model had to be loaded.
         for name in self.recipe.modes:
             mode = modes.MODES[name]
@@ -262,6 +268,18 @@ class QuantizeRun:
                                           + ", ".join(fallback["chosen"]["float_layers"]))
             built.append(mixed)
         return built, fallback
+
+    def qat_summary(self) -> dict:
+        """Which QAT path ran and why: the layers tfmot could not quantize stayed float."""
+        if self.recipe.qat == "off":
+            return {"path": "off", "why": "--qat=off: calibrated post-training int8 of the "
+                                          "pruned float model", "float_layers": []}
+        metrics = self.metrics["qat"]
+        float_layers = metrics.get("float_layers", [])
+        why = ("every layer is supported by tfmot's 8-bit scheme" if not float_layers else
+               f"{len(float_layers)} layer(s) tfmot cannot quantize ran in float during QAT "
+               "and were calibrated at conversion")
+        return {"path": metrics.get("path", "full"), "why": why, "float_layers": float_layers}
 
     def report(self) -> dict:
         built, fallback = self.build_variants()
@@ -281,7 +299,8 @@ class QuantizeRun:
             "runtime": runtime.backend_name(),
             "keras": {"float_accuracy": keras_float,
                       "pruned_accuracy": self.metrics["prune"]["accuracy"],
-                      "qat_accuracy": self.metrics["qat"]["accuracy"]},
+                      "qat_accuracy": self.metrics.get("qat", {}).get("accuracy")},
+            "qat": self.qat_summary(),
             "pruning": {k: self.metrics["prune"][k] for k in ("sparsity", "pruned_layers",
                                                              "sparsity_per_layer", "schedule")},
             "variants": built,

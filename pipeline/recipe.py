@@ -19,6 +19,18 @@ class Recipe:
     # square input size images are resized to (0: the dataset's own size).
     alpha: float = 1.0
     input_size: int = 0
+    # A model the user brings is trained already: it is only evaluated, unless this is set,
+    # which trains it from freshly initialised weights for `epochs`.
+    train_baseline: bool = False
+    # Pruning: "magnitude" (unstructured), "m_by_n" (2:4 structured: 2 of every 4 consecutive
+    # input weights are zero, which sparse kernels can exploit) or "off".
+    pruning: str = "magnitude"
+    # Which conv/dense layers to prune: "auto" (all with at least `min_prune_weights`), "all",
+    # or names; a name with a leading "-" excludes that layer from the automatic choice.
+    prune_layers: str = "auto"
+    # Quantization-aware training: "on" (layers tfmot cannot quantize stay float during QAT)
+    # or "off" (the pruned float model goes straight to calibrated post-training int8).
+    qat: str = "on"
     # Magnitude pruning: sparsity ramps from `initial_sparsity` to `sparsity` over the first
     # `prune_ramp_fraction` of the pruning steps, then the model fine-tunes at the target.
     prune_epochs: int = 4
@@ -74,7 +86,9 @@ class Recipe:
 
     def _check_choices(self):
         for name, allowed in (("lr_schedule", ("constant", "cosine")),
-                              ("augment", ("none", "flip_crop"))):
+                              ("augment", ("none", "flip_crop")),
+                              ("pruning", ("magnitude", "m_by_n", "off")),
+                              ("qat", ("on", "off"))):
             if getattr(self, name) not in allowed:
                 raise PipelineError(f"--{name} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, name)!r}")

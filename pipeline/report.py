@@ -102,6 +102,18 @@ def legacy_verdict(result: dict) -> str:
             f"{result['samples']} inputs, same top-1 on {100 * result['argmax_agreement']:.1f}%)")
 
 
+def qat_lines(report: dict) -> list[str]:
+    qat = report.get("qat")
+    if not qat:
+        return []
+    lines = [f"## Quantization-aware training: {qat['path']}", "", qat["why"] + ".", ""]
+    if qat["float_layers"]:
+        lines += ["| layer | type | why it stayed float |", "|---|---|---|"]
+        lines += [f"| `{u['layer']}` | {u['type']} | {u['hint']} |" for u in qat["float_layers"]]
+        lines.append("")
+    return lines
+
+
 def compatibility_lines(report: dict) -> list[str]:
     lines = ["## Runtime compatibility", "",
              "| variant | XNNPACK (host) | GPU delegate | float ops inside an integer model |",
@@ -144,8 +156,9 @@ def render_markdown(report: dict) -> str:
         "| stage | top-1 |",
         "|---|---|",
         *[f"| {k.removesuffix('_accuracy')} | {100 * v:.2f}% |" for k, v in keras.items()
-          if k.endswith("_accuracy")],
+          if k.endswith("_accuracy") and v is not None],
         "",
+        *qat_lines(report),
         "## Ops",
         "",
         *[f"- `{v['name']}`: {_ops_line(v)}" for v in report["variants"]],

@@ -1,26 +1,94 @@
-"""Compile-and-fit and Keras-side accuracy, shared by every training stage."""
+"""Compile-and-fit and Keras-side accuracy, shared by every training stage.
+
+The baseline stage may use a cosine learning-rate schedule and training-time augmentation
+(`flip_crop`); both live here, outside the model: the model is what gets converted, so no
+augmentation layer may end up inside it.
+"""
 import numpy as np
 
 from pipeline import progress
 from pipeline.data import Dataset
-from pipeline.keras import keras
+from pipeline.errors import PipelineError
+from pipeline.keras import keras, tf
+
+SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "flip_crop")
+SHIFT_PIXELS = 4  # flip_crop: random shift of up to this many pixels, zero padded.
 
 
-def compile_model(model, learning_rate: float) -> None:
+def compile_model(model, learning_rate) -> None:
+    """Adam + sparse CE on logits; `learning_rate` is a float or a Keras LR schedule."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
 
 
+def learning_rate_for(schedule: str, learning_rate: float, total_steps: int):
+    """A float (constant) or a CosineDecay from `learning_rate` to 0 over `total_steps`."""
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate, decay_steps=max(1, total_steps), alpha=0.0)
+    raise PipelineError(f"unknown learning-rate schedule {schedule!r}; use one of {SCHEDULES}")
+
+
+def flip_crop(images, shift: int = SHIFT_PIXELS):
+    """A batch of NHWC images, each randomly flipped left-right and shifted by up to `shift`
+    pixels in each direction (zero padding): the standard CIFAR augmentation."""
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+    padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]])
+    dy = tf.random.uniform([batch, 1], 0, 2 * shift + 1, dtype=tf.int32)
+    dx = tf.random.uniform([batch, 1], 0, 2 * shift + 1, dtype=tf.int32)
+    rows = dy + tf.range(height)[None, :]
+    cols = dx + tf.range(width)[None, :]
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(cropped, cols, axis=2, batch_dims=1)
+
+
+def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: str):
+    """A shuffled, batched `tf.data.Dataset` of (x, y) with `augment` applied per batch.
+
+    Sequential (not parallel) map: with op determinism on, the random draws then follow
+    the global seed and a run is reproducible.
+    """
+    if augment == "none":
+        fn = None
+    elif augment == "flip_crop":
+        if x.ndim != 4:
+            raise PipelineError(
+                f"--augment=flip_crop needs NHWC images; the training inputs are {x.shape[1:]}")
+        fn = flip_crop
+    else:
+        raise PipelineError(f"unknown augmentation {augment!r}; use one of {AUGMENTS}")
+    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+    ds = ds.shuffle(len(x), reshuffle_each_iteration=True).batch(batch_size)
+    if fn is not None:
+        ds = ds.map(lambda images, labels: (fn(images), labels))
+    return ds.prefetch(2)
+
+
 def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
-        callbacks=()) -> None:
-    """Compiles `model` with Adam + sparse CE on logits and trains it on the train split."""
-    compile_model(model, learning_rate)
+        callbacks=(), schedule: str = "constant", augment: str = "none") -> None:
+    """Compiles `model` with Adam + sparse CE on logits and trains it on the train split.
+
+    `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: "none" or
+    "flip_crop" (applied to training batches only, never part of the model).
+    """
+    total_steps = steps_per_epoch(dataset, batch_size) * epochs
+    compile_model(model, learning_rate_for(schedule, learning_rate, total_steps))
     if epochs == 0:
         return
-    model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
-              shuffle=True, callbacks=list(callbacks), verbose=progress.keras_verbose())
+    if augment == "none":
+        model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
+                  shuffle=True, callbacks=list(callbacks), verbose=progress.keras_verbose())
+        return
+    batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
+    model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=progress.keras_verbose())
 
 
 def accuracy(model, dataset: Dataset, batch_size: int = 256) -> float:

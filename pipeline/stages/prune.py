@@ -57,23 +57,57 @@ def overall_sparsity(model) -> float:
     return sum(sizes[n] * sparsity[n] for n in sizes) / max(1, sum(sizes.values()))
 
 
+M_BY_N = (2, 4)
+
+
+def choose_layers(sizes: dict[str, int], recipe: Recipe) -> list[str]:
+    """The layers `--prune_layers` names: auto (size rule), all, names, or -name exclusions."""
+    spec = recipe.prune_layers.strip()
+    if spec == "all":
+        return list(sizes)
+    names = [] if spec == "auto" else [n.strip() for n in spec.split(",") if n.strip()]
+    include = [n for n in names if not n.startswith("-")]
+    exclude = {n[1:] for n in names if n.startswith("-")}
+    unknown = sorted((set(include) | exclude) - set(sizes))
+    if unknown:
+        raise PipelineError(f"--prune_layers names {', '.join(unknown)}, not conv/dense layers "
+                            f"of this model; prunable layers: {', '.join(sizes)}")
+    if include:
+        return include
+    chosen = [n for n, size in sizes.items() if size >= recipe.min_prune_weights
+              and n not in exclude]
+    return chosen or [max((n for n in sizes if n not in exclude), key=sizes.get)]
+
+
 def plan(model, recipe: Recipe) -> tuple[list[str], float]:
-    """(layers to prune, their per-layer sparsity) so that all weights reach `recipe.sparsity`."""
+    """(layers to prune, their per-layer sparsity) so that all weights reach `recipe.sparsity`.
+
+    2:4 pruning has its own fixed sparsity, one half of the chosen layers.
+    """
     sizes = kernel_sizes(model)
     if not sizes:
         raise PipelineError("the model has no conv or dense layer to prune")
-    chosen = [n for n, size in sizes.items() if size >= recipe.min_prune_weights]
-    chosen = chosen or [max(sizes, key=sizes.get)]
+    chosen = choose_layers(sizes, recipe)
+    if recipe.pruning == "m_by_n":
+        return chosen, 1 - M_BY_N[0] / M_BY_N[1]
     per_layer = recipe.sparsity * sum(sizes.values()) / sum(sizes[n] for n in chosen)
     if per_layer > MAX_LAYER_SPARSITY:
         raise PipelineError(
             f"sparsity {recipe.sparsity} needs {per_layer:.3f} in the prunable layers "
-            f"({', '.join(chosen)}); lower --sparsity or --min_prune_weights")
+            f"({', '.join(chosen)}); lower --sparsity, or prune more layers "
+            f"(--min_prune_weights, --prune_layers)")
     return chosen, per_layer
 
 
 def prune(model, dataset: Dataset, recipe: Recipe):
     """Prunes a copy of a trained float model; returns (stripped model, metrics)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    if recipe.pruning == "off":
+        training.compile_model(copy, recipe.prune_learning_rate)
+        return copy, {"accuracy": training.accuracy(copy, dataset, recipe.eval_batch_size),
+                      "sparsity": overall_sparsity(copy), "sparsity_per_layer":
+                      kernel_sparsity(copy), "pruned_layers": [], "schedule": None}
     total_steps = training.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
     if total_steps < 1:
         raise PipelineError("pruning needs at least one training step: set --prune_epochs >= 1")
@@ -84,15 +118,16 @@ def prune(model, dataset: Dataset, recipe: Recipe):
     def wrap(layer):
         if layer.name not in chosen:
             return layer
+        if recipe.pruning == "m_by_n":
+            return tfmot.sparsity.keras.prune_low_magnitude(
+                layer, pruning_schedule=schedule, sparsity_m_by_n=M_BY_N)
         # tfmot pools blocks over 2-D kernels only (Dense); conv kernels prune per weight.
         block = (recipe.prune_block, 1) if len(layer_kernel(layer).shape) == 2 else (1, 1)
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule,
                                                         block_size=block)
 
-    # tfmot wraps the layers it is given and masks their kernels: work on a copy so the
-    # caller's baseline stays the float model it was.
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    # tfmot wraps the layers it is given and masks their kernels: the copy above keeps the
+    # caller's baseline the float model it was.
     pruned = keras.models.clone_model(copy, clone_function=wrap)
     training.fit(pruned, dataset, epochs=recipe.prune_epochs,
                  learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,

@@ -1,0 +1,69 @@
+"""Which layers tfmot's default 8-bit QAT scheme can quantize, and QAT annotation that
+leaves the others in float instead of crashing."""
+from pipeline.keras import keras, tfmot
+
+_REGISTRY = None
+# BatchNormalization right after these is folded into them by tfmot's transforms.
+_FOLDS_BATCHNORM = ("Conv2D", "DepthwiseConv2D")
+HINTS = {
+    "BatchNormalization": "only a BatchNormalization directly after a Conv2D/DepthwiseConv2D "
+                          "is folded; move it before the activation, or it stays float",
+    "Lambda": "tfmot cannot see inside a Lambda: replace it with a built-in layer or a custom "
+              "layer with a QuantizeConfig, or it stays float",
+    "TFOpLambda": "a raw tf.* op in a functional model: use the matching Keras layer "
+                  "(e.g. layers.ReLU for tf.nn.relu), or it stays float",
+    "LayerNormalization": "no 8-bit QAT support in tfmot; it stays float during QAT and is "
+                          "calibrated at conversion",
+    "Conv1D": "no 8-bit QAT support in tfmot: use Conv2D with a (1, k) kernel, or it stays float",
+    "Functional": "a nested model: tfmot annotates top-level layers only; it stays float "
+                  "(build the model flat, or use --qat=off)",
+    "Sequential": "a nested model: tfmot annotates top-level layers only; it stays float "
+                  "(build the model flat, or use --qat=off)",
+}
+DEFAULT_HINT = "not in tfmot's default 8-bit registry (custom layer?): add a QuantizeConfig, " \
+               "or it stays float"
+
+
+def _registry():
+    global _REGISTRY
+    if _REGISTRY is None:
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+            default_8bit_quantize_registry)
+        _REGISTRY = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    return _REGISTRY
+
+
+def _inbound_layers(layer) -> list:
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    found = []
+    for node in nodes:
+        inbound = node.inbound_layers
+        found.extend(inbound if isinstance(inbound, (list, tuple)) else [inbound])
+    return found
+
+
+def unsupported_layers(model) -> list[dict]:
+    """Every layer the default 8-bit scheme cannot quantize: name, type and a hint."""
+    found = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if isinstance(layer, keras.layers.InputLayer) or _registry().supports(layer):
+            continue
+        if kind == "BatchNormalization" and any(
+                type(p).__name__ in _FOLDS_BATCHNORM for p in _inbound_layers(layer)):
+            continue
+        found.append({"layer": layer.name, "type": kind, "hint": HINTS.get(kind, DEFAULT_HINT)})
+    return found
+
+
+def annotate_supported(model, skip: set[str]):
+    """The model with every layer but `skip` annotated for QAT (skipped ones stay float)."""
+    if not skip:
+        return tfmot.quantization.keras.quantize_annotate_model(model)
+
+    def annotate(layer):
+        if layer.name in skip or isinstance(layer, keras.layers.InputLayer):
+            return layer
+        return tfmot.quantization.keras.quantize_annotate_layer(layer)
+
+    return keras.models.clone_model(model, clone_function=annotate)
