@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LEGACY_VENV ?= .venv-tflite-runtime
 MODEL ?= digits_cnn
-OUT ?= artifacts/$(MODEL)
+# MODEL may be a path (path/to/model.keras): the folder is named after the file.
+OUT ?= artifacts/$(basename $(notdir $(patsubst %/,%,$(MODEL))))
 ARGS ?=
 PYTEST_ARGS ?=
 TFLITE ?=
@@ -22,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # --check_legacy_runtime needs the tflite-runtime 2.14 venv: build it only when asked for.
 quantize: $(STAMP) $(if $(findstring --check_legacy_runtime,$(ARGS)),$(LEGACY_VENV)/.installed)
-	$(PY) -m pipeline quantize --model=$(MODEL) --out=$(OUT) $(ARGS)
+	$(PY) -m pipeline quantize --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
 
 # An existing .tflite, converted anywhere: make validate TFLITE=model.tflite DATA=data.npz
 validate: $(STAMP)

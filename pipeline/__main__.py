@@ -11,7 +11,9 @@ from pipeline.lock import folder_lock
 COMMANDS = ("quantize", "validate")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "digits_cnn", "Zoo entry to run (see `--model=help`).")
+flags.DEFINE_string("model", "digits_cnn", "Zoo entry (see `--model=help`), or the path of "
+                    "your own model: .keras, .h5, SavedModel folder, or a .py defining "
+                    "build_model() and load_data().")
 flags.DEFINE_string("out", None, "Output folder (default artifacts/<model>).")
 flags.DEFINE_string("data_dir", None,
                     "Folder of <dataset>.npz files (x_train, y_train, x_test, y_test); "
@@ -27,6 +29,14 @@ flags.DEFINE_enum("augment", None, ["none", "flip_crop"], "Baseline training aug
 flags.DEFINE_float("alpha", None, "Width multiplier of models that have one (mobilenet_v2).")
 flags.DEFINE_integer("input_size", None,
                      "Square input size images are resized to (mobilenet_v2; 0: native).")
+flags.DEFINE_boolean("train_baseline", None, "Train your own (already trained) model again "
+                     "from fresh weights instead of only evaluating it.")
+flags.DEFINE_enum("pruning", None, ["magnitude", "m_by_n", "off"],
+                  "magnitude (default), m_by_n (2:4 structured) or off.")
+flags.DEFINE_string("prune_layers", None, "auto (default: layers with >= --min_prune_weights), "
+                    "all, or layer names; -name excludes a layer from auto.")
+flags.DEFINE_enum("qat", None, ["on", "off"], "on (default; layers tfmot cannot quantize stay "
+                  "float) or off (calibrated post-training int8 of the pruned model).")
 flags.DEFINE_integer("prune_epochs", None, "Pruning fine-tune epochs.")
 flags.DEFINE_float("sparsity", None, "Target weight sparsity of pruning (default 0.8).")
 flags.DEFINE_integer("min_prune_weights", None,
@@ -49,13 +59,15 @@ flags.DEFINE_boolean("check_legacy_runtime", False,
 flags.DEFINE_boolean("allow_budget_miss", False,
                      "Exit 0 even when no model meets --accuracy_budget.")
 RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment", "alpha",
-                "input_size", "prune_epochs", "sparsity",
+                "input_size", "train_baseline", "pruning", "prune_layers", "qat",
+                "prune_epochs", "sparsity",
                 "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed",
                 "accuracy_budget", "max_float_layers")
 # `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).
 flags.DEFINE_string("tflite", None, "`validate`: the .tflite file to validate.")
-flags.DEFINE_string("data", None, "`validate`: npz with x_train, y_train, x_test, y_test "
-                    "(only the test split is evaluated).")
+flags.DEFINE_string("data", None, "npz with x_train, y_train, x_test, y_test: the data of a "
+                    "user's model (`quantize`; overrides a zoo entry's dataset) or of the "
+                    "file to validate (`validate`, test split only).")
 flags.DEFINE_integer("num_threads", 1, "`validate`: interpreter threads for the latency timing.")
 flags.DEFINE_string("input_scale", "auto",
                     "`validate`: auto (integer images / 255 unless the quantized input takes raw "
@@ -74,6 +86,15 @@ def recipe_from_flags(default):
     return default.replace(**changes)
 
 
+def resolve_entry(registry):
+    """`--model`: a zoo name, or the user's own model file (.keras, .h5, SavedModel, .py)."""
+    from models import user
+    if user.is_model_path(FLAGS.model):
+        return user.entry_from_path(FLAGS.model, FLAGS.data)
+    entry = registry.get(FLAGS.model)
+    return user.with_data(entry, FLAGS.data) if FLAGS.data else entry
+
+
 def quantize() -> None:
     from models import registry
     from pipeline import progress, report
@@ -81,7 +102,7 @@ def quantize() -> None:
     if FLAGS.model == "help":
         print("\n".join(f"{n}: {registry.get(n).description}" for n in registry.names()))
         return
-    entry = registry.get(FLAGS.model)
+    entry = resolve_entry(registry)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
     with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.

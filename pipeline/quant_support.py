@@ -42,6 +42,14 @@ def _inbound_layers(layer) -> list:
     return found
 
 
+def _folds_into(layer) -> bool:
+    """tfmot folds a BatchNormalization into the conv before it only if that conv has no
+    activation of its own (Conv2D(activation="relu") then BN is BN after a ReLU)."""
+    activation = getattr(layer, "activation", None)
+    return (type(layer).__name__ in _FOLDS_BATCHNORM
+            and getattr(activation, "__name__", "linear") == "linear")
+
+
 def unsupported_layers(model) -> list[dict]:
     """Every layer the default 8-bit scheme cannot quantize: name, type and a hint."""
     found = []
@@ -49,21 +57,37 @@ def unsupported_layers(model) -> list[dict]:
         kind = type(layer).__name__
         if isinstance(layer, keras.layers.InputLayer) or _registry().supports(layer):
             continue
-        if kind == "BatchNormalization" and any(
-                type(p).__name__ in _FOLDS_BATCHNORM for p in _inbound_layers(layer)):
+        if kind == "BatchNormalization" and any(_folds_into(p) for p in _inbound_layers(layer)):
             continue
         found.append({"layer": layer.name, "type": kind, "hint": HINTS.get(kind, DEFAULT_HINT)})
     return found
 
 
+def no_op_config():
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs)
+    return default_8bit_quantize_configs.NoOpQuantizeConfig()
+
+
 def annotate_supported(model, skip: set[str]):
-    """The model with every layer but `skip` annotated for QAT (skipped ones stay float)."""
+    """The model annotated for QAT, the `skip` layers with a no-op config: they stay float.
+
+    Leaving them unannotated is not enough: quantize_apply still asks the registry for a
+    config of a layer whose output feeds a quantized one, and the registry raises.
+    """
     if not skip:
         return tfmot.quantization.keras.quantize_annotate_model(model)
 
     def annotate(layer):
-        if layer.name in skip or isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer):
             return layer
-        return tfmot.quantization.keras.quantize_annotate_layer(layer)
+        config = no_op_config() if layer.name in skip else None
+        return tfmot.quantization.keras.quantize_annotate_layer(layer, quantize_config=config)
 
     return keras.models.clone_model(model, clone_function=annotate)
+
+
+def scope():
+    """The custom objects a model annotated here needs to be cloned or loaded."""
+    return tfmot.quantization.keras.quantize_scope(
+        {"NoOpQuantizeConfig": type(no_op_config())})

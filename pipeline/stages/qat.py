@@ -19,7 +19,7 @@ def quantize_model(model, preserve_sparsity: bool = True):
               else tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme())
     # quantize_apply clones through layer configs; a Lambda layer (the user's own model,
     # already loaded by their choice) deserializes only outside Keras' safe mode.
-    with SafeModeScope(False):
+    with SafeModeScope(False), quant_support.scope():
         return tfmot.quantization.keras.quantize_apply(annotated, scheme)
 
 
