@@ -52,6 +52,14 @@ def kernel_sparsity(model) -> dict[str, float]:
             if (k := layer_kernel(layer)) is not None}
 
 
+def tfmot_prunes(layer) -> bool:
+    """Whether tfmot's pruning registry masks this layer's kernel (it leaves depthwise
+    kernels dense: DepthwiseConv2D has no prunable weights there)."""
+    from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
+    weights = prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP.get(type(layer))
+    return bool(weights) and "kernel" in weights
+
+
 def overall_sparsity(model) -> float:
     sizes, sparsity = kernel_sizes(model), kernel_sparsity(model)
     return sum(sizes[n] * sparsity[n] for n in sizes) / max(1, sum(sizes.values()))
@@ -85,12 +93,15 @@ def plan(model, recipe: Recipe) -> tuple[list[str], float]:
     2:4 pruning has its own fixed sparsity, one half of the chosen layers.
     """
     sizes = kernel_sizes(model)
-    if not sizes:
-        raise PipelineError("the model has no conv or dense layer to prune")
-    chosen = choose_layers(sizes, recipe)
+    prunable = {n: size for n, size in sizes.items() if tfmot_prunes(model.get_layer(n))}
+    if not prunable:
+        raise PipelineError("the model has no conv or dense layer tfmot can prune")
+    chosen = choose_layers(prunable, recipe)
     if recipe.pruning == "m_by_n":
         return chosen, 1 - M_BY_N[0] / M_BY_N[1]
-    per_layer = recipe.sparsity * sum(sizes.values()) / sum(sizes[n] for n in chosen)
+    # The target counts every conv/dense weight, depthwise ones included, so the pruned
+    # layers make up for the ones left dense.
+    per_layer = recipe.sparsity * sum(sizes.values()) / sum(prunable[n] for n in chosen)
     if per_layer > MAX_LAYER_SPARSITY:
         raise PipelineError(
             f"sparsity {recipe.sparsity} needs {per_layer:.3f} in the prunable layers "
