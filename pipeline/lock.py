@@ -55,6 +55,7 @@ def folder_lock(out_dir: str):
     Re-entrant within a process: the command line takes the lock before the slow TensorFlow
     import, and the pipeline's own `run` takes it again.
     """
+    created = not os.path.isdir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, LOCK_FILE)
     if _read_owner(path).get("pid") == os.getpid():
@@ -77,3 +78,5 @@ def folder_lock(out_dir: str):
     finally:
         if _read_owner(path).get("pid") == os.getpid():
             os.remove(path)
+        if created and not os.listdir(out_dir):  # A run that failed before writing anything.
+            os.rmdir(out_dir)

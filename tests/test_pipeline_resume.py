@@ -117,3 +117,18 @@ def test_a_zombie_owner_counts_as_dead(tmp_path):
     with lock.folder_lock(str(tmp_path)):
         assert json.load(open(tmp_path / lock.LOCK_FILE))["pid"] == os.getpid()
     child.wait()
+
+
+def test_a_run_that_fails_early_leaves_no_empty_folder(tmp_path):
+    import pytest
+    from pipeline.errors import PipelineError
+    out = tmp_path / "new"
+    with pytest.raises(PipelineError):
+        with lock.folder_lock(str(out)):
+            raise PipelineError("bad data")
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with lock.folder_lock(str(kept)):
+        pass
+    assert kept.exists()  # A folder the user made stays.
