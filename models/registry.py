@@ -44,4 +44,5 @@ def get(name: str) -> ZooEntry:
 
 def _load_entries() -> None:
     # Importing an entry module registers it; the list is the one place to add an entry.
-    from models import digits_cnn, mnist_cnn  # noqa: F401
+    from models import (digits_cnn, ds_cnn, fashion_cnn, mnist_cnn, mobilenet_v2,  # noqa: F401
+                        resnet8)

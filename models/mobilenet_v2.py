@@ -1,0 +1,57 @@
+"""`mobilenet_v2`: `tf_keras.applications.MobileNetV2` trained from scratch on CIFAR-10.
+
+`--alpha` (width multiplier) and `--input_size` (square size the 32x32 images are scaled up to
+inside the model; 0 or 32: native) come from the recipe. The resize is a bilinear
+`UpSampling2D` by an integer factor, so `--input_size` must be a multiple of 32: tfmot's QAT
+has no quantize config for `Resizing` (nor `Rescaling`, so inputs stay in [0, 1] rather than
+the application's [-1, 1]; the first BatchNorm absorbs the difference). No pretrained weights are downloaded (`weights=None`). The application is built
+on this model's own input tensor, so the result is one flat functional model (tfmot cannot
+wrap a model nested inside another), topped with global average pooling and a Dense logits
+layer. Its BatchNorms follow every conv as the application defines them (Conv/DepthwiseConv
+-> BN -> ReLU6), so the converter folds them all.
+"""
+from models.registry import ZooEntry, register
+from models.resnet8 import load_data as load_cifar10
+from pipeline.data import Dataset
+from pipeline.errors import PipelineError
+from pipeline.recipe import Recipe
+
+
+def load_data(data_dir: str | None = None) -> Dataset:
+    """CIFAR-10 at its native 32x32, scaled to [0, 1]; any resizing happens in the model."""
+    return load_cifar10(data_dir)
+
+
+def build(dataset: Dataset, recipe: Recipe | None = None):
+    """MobileNetV2 at `recipe.alpha` and `recipe.input_size` (the entry's defaults if None)."""
+    from pipeline.keras import keras
+    layers = keras.layers
+    recipe = recipe or ENTRY.recipe
+    height, width, channels = dataset.x_train.shape[1:]
+    size = recipe.input_size or height
+    inputs = keras.Input(shape=(height, width, channels), name="image")
+    x = inputs
+    if size != height or height != width:
+        if height != width or size % height:
+            raise PipelineError(f"--input_size={size} must be a multiple of the square images' "
+                                f"size ({height}x{width})")
+        x = layers.UpSampling2D(size // height, interpolation="bilinear", name="resize")(x)
+    base = keras.applications.MobileNetV2(
+        input_shape=(size, size, channels), alpha=recipe.alpha, include_top=False,
+        weights=None, input_tensor=x)
+    y = layers.GlobalAveragePooling2D(name="pool")(base.output)
+    outputs = layers.Dense(dataset.num_classes, name="logits")(y)
+    return keras.Model(inputs, outputs, name=f"mobilenet_v2_{recipe.alpha:g}_{size}")
+
+
+ENTRY = register(ZooEntry(
+    name="mobilenet_v2",
+    description="tf_keras.applications.MobileNetV2 (alpha, input size as flags) from scratch "
+                "on CIFAR-10",
+    build=build,
+    load_data=load_data,
+    recipe=Recipe(epochs=10, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
+                  augment="flip_crop", alpha=0.35, input_size=32, prune_epochs=2, sparsity=0.5,
+                  initial_sparsity=0.2, prune_learning_rate=3e-4, qat_epochs=2,
+                  qat_learning_rate=1e-4),
+))

@@ -1,0 +1,151 @@
+"""The zoo entries of issue 4: loaders, builders, and a tiny run of each through the pipeline.
+
+Real data comes from ../shared/data (skipped where absent); ds_cnn has no dataset here, so its
+tests generate a small npz of 49x10x1 inputs with 12 classes.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA
+from models import registry
+from pipeline.errors import PipelineError
+
+ZOO = ("fashion_cnn", "resnet8", "ds_cnn", "mobilenet_v2")
+# One epoch per stage on small slices, no float-fallback search: a smoke run, not a quality bar.
+TINY = dict(epochs=1, prune_epochs=1, qat_epochs=1, batch_size=64, calibration_samples=32,
+            debug_samples=8, accuracy_budget=100.0, eval_batch_size=128, latency_min_runs=5,
+            latency_min_seconds=0.01, latency_warmup_runs=1)
+
+
+def shared(name):
+    path = os.path.join(SHARED_DATA, f"{name}.npz")
+    if not os.path.isfile(path):
+        pytest.skip(f"{path} not present")
+    return SHARED_DATA
+
+
+def kws_npz(path, n_train=256, n_test=128, seed=0):
+    """A learnable stand-in for Speech Commands MFCCs: class k brightens band k of 12."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, 12, n)
+        x = rng.normal(0, 1, (n, 49, 10)).astype(np.float32)
+        for i, k in enumerate(y):
+            x[i, 4 * k:4 * k + 4] += 3.0
+        return x, y
+
+    x_train, y_train = split(n_train)
+    x_test, y_test = split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture(scope="module")
+def kws_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kws")
+    kws_npz(str(folder / "speech_commands.npz"))
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return registry.get("resnet8").load_data(shared("cifar10"))
+
+
+def test_the_zoo_lists_the_new_entries():
+    assert set(ZOO) <= set(registry.names())
+    for name in ZOO:
+        entry = registry.get(name)
+        assert entry.name == name and entry.description and entry.recipe.epochs >= 1
+
+
+def test_fashion_mnist_loader():
+    dataset = registry.get("fashion_cnn").load_data(shared("fashion_mnist"))
+    assert dataset.summary() == {"name": "fashion_mnist", "train": 60000, "test": 10000,
+                                 "input_shape": [28, 28, 1], "num_classes": 10}
+    assert dataset.x_train.dtype == np.float32
+    assert 0.0 <= dataset.x_test.min() and dataset.x_test.max() <= 1.0
+
+
+def test_cifar10_loader(cifar):
+    assert cifar.summary() == {"name": "cifar10", "train": 20000, "test": 10000,
+                               "input_shape": [32, 32, 3], "num_classes": 10}
+    assert cifar.x_train.dtype == np.float32 and cifar.x_train.max() <= 1.0
+    assert np.bincount(cifar.y_test).tolist() == [1000] * 10
+    assert registry.get("mobilenet_v2").load_data(shared("cifar10")).summary() == cifar.summary()
+
+
+def test_resnet8_is_the_mlperf_tiny_network(cifar):
+    model = registry.get("resnet8").build(cifar)
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    assert model.count_params() == 78666  # The reference resnet_v1_eembc's count.
+    convs = [l for l in model.layers if type(l).__name__ == "Conv2D"]
+    assert [l.filters for l in convs] == [16, 16, 16, 32, 32, 32, 64, 64, 64]
+    assert model.layers[-1].activation.__name__ == "linear"  # Logits, no softmax.
+    # Every BatchNorm reads a conv directly (so it folds), and names are stable.
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            assert type(layer._inbound_nodes[0].inbound_layers).__name__ == "Conv2D"
+    assert [l.name for l in registry.get("resnet8").build(cifar).layers] == \
+        [l.name for l in model.layers]
+
+
+def test_ds_cnn_is_the_mlperf_tiny_kws_shape(kws_dir):
+    dataset = registry.get("ds_cnn").load_data(kws_dir)
+    assert dataset.summary()["input_shape"] == [49, 10, 1] and dataset.num_classes == 12
+    model = registry.get("ds_cnn").build(dataset)
+    assert model.input_shape == (None, 49, 10, 1) and model.output_shape == (None, 12)
+    assert 23_000 <= model.count_params() <= 25_000
+    kinds = [type(l).__name__ for l in model.layers]
+    assert kinds.count("DepthwiseConv2D") == 4 and kinds.count("Conv2D") == 5
+
+
+def test_ds_cnn_without_data_says_how_to_pass_it(tmp_path):
+    for data_dir in (None, str(tmp_path)):
+        with pytest.raises(PipelineError, match="DATA=path.npz") as error:
+            registry.get("ds_cnn").load_data(data_dir)
+        assert "\n" not in str(error.value)
+
+
+def test_mobilenet_v2_width_and_input_size_come_from_the_recipe(cifar):
+    from models import mobilenet_v2
+    small = cifar.take(train=8, test=8)
+    default = mobilenet_v2.build(small)
+    assert default.input_shape == (None, 32, 32, 3) and default.output_shape == (None, 10)
+    assert "resize" not in [l.name for l in default.layers]
+    wider = mobilenet_v2.build(small, mobilenet_v2.ENTRY.recipe.replace(alpha=0.5, input_size=64))
+    assert wider.input_shape == (None, 32, 32, 3)  # The deployed model takes CIFAR's 32x32.
+    assert wider.get_layer("resize").output_shape == (None, 64, 64, 3)
+    assert wider.count_params() > default.count_params()
+    assert not any(type(l).__name__ == "Functional" for l in wider.layers)  # Flat, for tfmot.
+    with pytest.raises(PipelineError, match="multiple"):
+        mobilenet_v2.build(small, mobilenet_v2.ENTRY.recipe.replace(input_size=48))
+
+
+# ResNet-8 and MobileNetV2 take ~30-60 s each on two cores (conversion, QAT wrapping): slow.
+@pytest.mark.parametrize("name", ["ds_cnn", "fashion_cnn",
+                                  pytest.param("resnet8", marks=pytest.mark.slow),
+                                  pytest.param("mobilenet_v2", marks=pytest.mark.slow)])
+def test_tiny_end_to_end(name, kws_dir, tmp_path):
+    """`make quantize MODEL=<name>` on 256 training / 128 test examples, one epoch per stage:
+    train, prune, QAT, float + int8 conversion, validation, report. ds_cnn runs on the
+    generated npz, through its own loader."""
+    from pipeline import progress, quantize
+    progress.set_quiet(True)
+    entry = registry.get(name)
+    data_dir = kws_dir if name == "ds_cnn" else shared(
+        "fashion_mnist" if name == "fashion_cnn" else "cifar10")
+    dataset = entry.load_data(data_dir).take(train=256, test=128)
+    report = quantize.run(entry, entry.recipe.replace(**TINY), str(tmp_path), dataset=dataset)
+    int8 = next(v for v in report["variants"] if v["name"] == "int8")
+    assert (int8["input_dtype"], int8["output_dtype"]) == ("int8", "int8")
+    assert int8["compatibility"]["float_ops_in_integer_model"] == []
+    assert report["pruning"]["sparsity"] == pytest.approx(entry.recipe.sparsity, abs=0.02)
+    if name in ("ds_cnn", "mobilenet_v2"):
+        assert ("DEPTHWISE_CONV_2D", "int8") in {(o["op"], o["dtype"]) for o in int8["ops"]}
+    assert int8["bytes"] < next(v for v in report["variants"] if v["name"] == "float")["bytes"]
+    for file in ("model_int8.tflite", "model_float.tflite", "report.json", "report.md"):
+        assert os.path.isfile(tmp_path / file)
