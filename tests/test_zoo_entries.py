@@ -116,6 +116,9 @@ def test_mobilenet_v2_width_and_input_size_come_from_the_recipe(cifar):
     default = mobilenet_v2.build(small)
     assert default.input_shape == (None, 32, 32, 3) and default.output_shape == (None, 10)
     assert "resize" not in [l.name for l in default.layers]
+    # BN averages fast enough for a short run (the application's 0.999 collapses to one class).
+    assert {l.momentum for l in default.layers
+            if type(l).__name__ == "BatchNormalization"} == {mobilenet_v2.BN_MOMENTUM}
     wider = mobilenet_v2.build(small, mobilenet_v2.ENTRY.recipe.replace(alpha=0.5, input_size=64))
     assert wider.input_shape == (None, 32, 32, 3)  # The deployed model takes CIFAR's 32x32.
     assert wider.get_layer("resize").output_shape == (None, 64, 64, 3)
