@@ -6,10 +6,11 @@ The shape follows the reference (mlcommons/tiny, benchmark/training/keyword_spot
 whole 25x5 map and a Dense classifier (logits; 12 classes for Speech Commands), ~25k
 parameters.
 
-There is no keyword-spotting dataset in this project, so the entry brings no loader of its
-own: it reads `speech_commands.npz` from `--data_dir` (the same four arrays as every npz:
-`x_train`, `y_train`, `x_test`, `y_test`; x as N x 49 x 10 or N x 49 x 10 x 1 float
-features, used as they are) and otherwise says how to pass one.
+There is no keyword-spotting dataset in this project, so the entry brings no data of its
+own: pass one with `make quantize MODEL=ds_cnn DATA=path.npz` (`--data`, the generic user-data
+path), or put `speech_commands.npz` in `--data_dir`. Either holds the four arrays `x_train`,
+`y_train`, `x_test`, `y_test`; x as N x 49 x 10 (a Reshape in the model adds the channel)
+or N x 49 x 10 x 1 float features, used as they are. Without either, one line says so.
 """
 import os
 
@@ -44,9 +45,13 @@ def build(dataset: Dataset):
     from pipeline.keras import keras
     layers = keras.layers
     regularizer = keras.regularizers.l2(L2)
-    inputs = keras.Input(shape=dataset.x_train.shape[1:], name="mfcc")
+    shape = dataset.x_train.shape[1:]
+    inputs = keras.Input(shape=shape, name="mfcc")
+    x = inputs
+    if len(shape) == 2:  # N x 49 x 10 features (e.g. a user's npz via DATA=): add the channel.
+        x = layers.Reshape((*shape, 1), name="add_channel")(x)
     x = layers.Conv2D(64, (10, 4), strides=(2, 2), padding="same", kernel_regularizer=regularizer,
-                      name="stem_conv")(inputs)
+                      name="stem_conv")(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
     x = layers.Dropout(0.2, name="stem_dropout")(x)

@@ -1,5 +1,6 @@
 """Explicit registry of zoo entries: a Keras builder, its dataset loader, its default recipe."""
 import dataclasses
+import inspect
 from typing import Callable
 
 from pipeline.data import Dataset
@@ -18,6 +19,13 @@ class ZooEntry:
     pretrained: bool = False
     # Identifies the model file behind the entry, so a changed file invalidates the stages.
     fingerprint: str = ""
+
+    def make(self, dataset: Dataset, recipe: Recipe):
+        """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)
+        for builders that take them."""
+        if "recipe" in inspect.signature(self.build).parameters:
+            return self.build(dataset, recipe=recipe)
+        return self.build(dataset)
 
 
 _REGISTRY: dict[str, ZooEntry] = {}

@@ -133,7 +133,7 @@ class QuantizeRun:
     @functools.cached_property
     def train_outcome(self):
         return self._trained("train", self.train_hash, BASELINE_FILE,
-                             lambda _: train.baseline(self.entry.build(self.dataset), self.dataset,
+                             lambda _: train.baseline(self.entry.make(self.dataset, self.recipe), self.dataset,
                                                       self.recipe, self.entry.pretrained))
 
     @functools.cached_property
@@ -317,7 +317,7 @@ class QuantizeRun:
 
 def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None) -> None:
     """Bad data fails here, in one line, not epochs later inside Keras."""
-    model = entry.build(dataset)  # Only its input/output shapes; training builds its own.
+    model = entry.make(dataset, recipe)  # Only its input/output shapes; training builds its own.
     checks.check_dataset(dataset, source=f"{dataset.name} ({data_dir or 'built-in loader'})",
                          input_shape=tuple(model.input_shape[1:]),
                          num_classes=int(model.output_shape[-1]),

@@ -101,6 +101,13 @@ def test_ds_cnn_is_the_mlperf_tiny_kws_shape(kws_dir):
     assert 23_000 <= model.count_params() <= 25_000
     kinds = [type(l).__name__ for l in model.layers]
     assert kinds.count("DepthwiseConv2D") == 4 and kinds.count("Conv2D") == 5
+    # A user's npz without the channel axis (DATA=...) gets it inside the model.
+    flat = dataset.take(train=4, test=4)
+    flat = type(flat)(flat.name, flat.x_train[..., 0], flat.y_train, flat.x_test[..., 0],
+                      flat.y_test, 12)
+    reshaped = registry.get("ds_cnn").build(flat)
+    assert reshaped.input_shape == (None, 49, 10)
+    assert reshaped.count_params() == model.count_params()
 
 
 def test_ds_cnn_without_data_says_how_to_pass_it(tmp_path):
@@ -152,3 +159,15 @@ def test_tiny_end_to_end(name, kws_dir, tmp_path):
     assert int8["bytes"] < next(v for v in report["variants"] if v["name"] == "float")["bytes"]
     for file in ("model_int8.tflite", "model_float.tflite", "report.json", "report.md"):
         assert os.path.isfile(tmp_path / file)
+
+
+def test_alpha_flag_reaches_the_mobilenet_builder():
+    import numpy as np
+    from models import registry
+    from pipeline.data import Dataset
+    entry = registry.get("mobilenet_v2")
+    fake = Dataset("c", np.zeros((2, 32, 32, 3), np.float32), np.zeros(2, int),
+                   np.zeros((2, 32, 32, 3), np.float32), np.zeros(2, int), 10)
+    small = entry.make(fake, entry.recipe.replace(alpha=0.35)).count_params()
+    wide = entry.make(fake, entry.recipe.replace(alpha=0.5)).count_params()
+    assert wide > small
