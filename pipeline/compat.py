@@ -11,11 +11,8 @@ INTEGER_TYPES = {"int8", "uint8", "int16", "int32", "int64", "bool"}
 
 
 def _ops(model: bytes, with_default_delegates: bool) -> list[dict]:
-    kwargs = {}
-    if not with_default_delegates:
-        from ai_edge_litert.interpreter import OpResolverType
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = runtime.interpreter_class()[0](model_content=model, **kwargs)
+    """All graph nodes, the delegate's DELEGATE nodes included (they are what is counted)."""
+    interpreter = runtime.make_interpreter(model, default_delegates=with_default_delegates)
     interpreter.allocate_tensors()
     return interpreter._get_ops_details()
 

@@ -66,9 +66,8 @@ def tflite_cost(model: bytes) -> dict:
     interpreter = runtime.make_interpreter(model)
     interpreter.allocate_tensors()
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
-    # The only API that lists ops (as in validate.ops); DELEGATE nodes are XNNPACK's, not the
-    # model's, and would shadow the DEQUANTIZE ops that feed float16 weights.
-    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    # Without DELEGATE nodes, which would shadow the DEQUANTIZE ops feeding float16 weights.
+    ops = runtime.model_ops(interpreter)
     producer = {int(t): op for op in ops for t in op["outputs"]}
     batch = max(1, int(interpreter.get_input_details()[0]["shape"][0]))
     graph_inputs = {int(d["index"]) for d in interpreter.get_input_details()}

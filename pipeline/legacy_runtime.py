@@ -110,13 +110,7 @@ def litert_interpreter(model: bytes, kernels: str):
         return runtime.make_interpreter(model, num_threads=1)
     if kernels != "builtin":
         raise PipelineError(f"kernels must be builtin or default, got {kernels!r}")
-    cls, _ = runtime.interpreter_class()
-    # Every interpreter module (LiteRT, tflite_runtime, tf.lite) defines OpResolverType.
-    resolver = sys.modules[cls.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    try:
-        return cls(model_content=model, num_threads=1, experimental_op_resolver_type=resolver)
-    except ValueError as e:
-        raise PipelineError(f"not a loadable .tflite model: {str(e).splitlines()[0]}") from None
+    return runtime.make_interpreter(model, num_threads=1, default_delegates=False)
 
 
 def run_litert(model: bytes, inputs: list[np.ndarray], kernels: str = "builtin") -> list[np.ndarray]:

@@ -4,6 +4,7 @@ LiteRT (`ai_edge_litert`) first, `tflite_runtime` next, `tf.lite` last; `interpr
 is the one place that decides.
 """
 import functools
+import sys
 
 import numpy as np
 
@@ -31,12 +32,25 @@ def backend_name() -> str:
     return interpreter_class()[1]
 
 
-def make_interpreter(model: bytes, num_threads: int = 1):
+def make_interpreter(model: bytes, num_threads: int = 1, default_delegates: bool = True):
+    """An interpreter for `model`; `default_delegates=False` runs the builtin kernels only
+    (XNNPACK off), as tflite-runtime 2.14 runs int8 and as the delegation check compares."""
     cls, _ = interpreter_class()
+    kwargs = {}
+    if not default_delegates:
+        # Every interpreter module (LiteRT, tflite_runtime, tf.lite) defines OpResolverType.
+        resolver = sys.modules[cls.__module__].OpResolverType
+        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        return cls(model_content=model, num_threads=num_threads)
+        return cls(model_content=model, num_threads=num_threads, **kwargs)
     except ValueError as e:
         raise PipelineError(f"not a loadable .tflite model: {str(e).splitlines()[0]}") from None
+
+
+def model_ops(interpreter) -> list[dict]:
+    """The model's ops in graph order. `_get_ops_details` is the only API that lists ops; it
+    also lists the nodes a delegate (XNNPACK by default) added, which are not the model's."""
+    return [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
 
 
 def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:

@@ -46,10 +46,8 @@ def ops(model: bytes) -> list[dict]:
     def dtypes(indices):
         return [np.dtype(details[i]["dtype"]).name for i in indices if i >= 0 and i in details]
 
-    # `_get_ops_details` is the only API that lists ops; it also lists the nodes a delegate
-    # (XNNPACK, by default) added, which are not ops of the model.
     return [{"op": op["op_name"], "inputs": dtypes(op["inputs"]), "outputs": dtypes(op["outputs"])}
-            for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+            for op in runtime.model_ops(interpreter)]
 
 
 def op_counts(ops_list: list[dict]) -> list[dict]:
@@ -66,7 +64,7 @@ def weight_sparsity(model: bytes) -> dict:
     per_tensor = {}
     seen = set()
     names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
-    op_list = interpreter._get_ops_details()
+    op_list = runtime.model_ops(interpreter)
     # float16 weights reach the kernel through a DEQUANTIZE op: read its constant input.
     dequantized = {int(op["outputs"][0]): int(op["inputs"][0]) for op in op_list
                    if op["op_name"] == "DEQUANTIZE" and len(op["inputs"]) and len(op["outputs"])}
