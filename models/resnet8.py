@@ -11,6 +11,7 @@ from pipeline.data import Dataset, from_arrays, load_named, scale_images
 from pipeline.recipe import Recipe
 
 L2 = 1e-4
+SLIM_WIDTHS = (8, 16, 32)
 
 
 def load_data(data_dir: str | None = None) -> Dataset:
@@ -33,12 +34,13 @@ def _conv_bn(x, filters, kernel, strides, name, relu=True):
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def build(dataset: Dataset):
+def build_resnet(dataset: Dataset, widths=(16, 32, 64), name: str = "resnet8"):
+    """ResNet-8 with `widths` filters in the stem/first stack and the two later stacks."""
     from pipeline.keras import keras
     layers = keras.layers
     inputs = keras.Input(shape=dataset.x_train.shape[1:], name="image")
-    x = _conv_bn(inputs, 16, 3, 1, "stem")
-    for stack, filters in enumerate((16, 32, 64), start=1):
+    x = _conv_bn(inputs, widths[0], 3, 1, "stem")
+    for stack, filters in enumerate(widths, start=1):
         strides = 1 if stack == 1 else 2
         y = _conv_bn(x, filters, 3, strides, f"stack{stack}_a")
         y = _conv_bn(y, filters, 3, 1, f"stack{stack}_b", relu=False)
@@ -53,15 +55,35 @@ def build(dataset: Dataset):
     x = layers.AveragePooling2D(pool_size=pool, name="pool")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(dataset.num_classes, kernel_initializer="he_normal", name="logits")(x)
-    return keras.Model(inputs, outputs, name="resnet8")
+    return keras.Model(inputs, outputs, name=name)
 
+
+def build(dataset: Dataset):
+    return build_resnet(dataset)
+
+
+def build_slim(dataset: Dataset):
+    """The distillation student: half the filters (8/16/32), about a quarter of the weights."""
+    return build_resnet(dataset, SLIM_WIDTHS, name="resnet8_slim")
+
+
+RECIPE = Recipe(epochs=24, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
+                augment="flip_crop", prune_epochs=3, sparsity=0.5, initial_sparsity=0.2,
+                prune_learning_rate=3e-4, qat_epochs=2, qat_learning_rate=1e-4)
 
 ENTRY = register(ZooEntry(
     name="resnet8",
     description="MLPerf Tiny image classification: ResNet-8 (16/32/64 filters) on CIFAR-10",
     build=build,
     load_data=load_data,
-    recipe=Recipe(epochs=24, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
-                  augment="flip_crop", prune_epochs=3, sparsity=0.5, initial_sparsity=0.2,
-                  prune_learning_rate=3e-4, qat_epochs=2, qat_learning_rate=1e-4),
+    recipe=RECIPE,
+))
+
+SLIM = register(ZooEntry(
+    name="resnet8_slim",
+    description="ResNet-8 with 8/16/32 filters on CIFAR-10: a distillation student for "
+                "--teacher=resnet8",
+    build=build_slim,
+    load_data=load_data,
+    recipe=RECIPE,
 ))

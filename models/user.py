@@ -1,5 +1,6 @@
 """The user's own model as a zoo entry: a saved Keras model (`.keras`, `.h5`, SavedModel
 folder) or a `.py` file defining `build_model()` and `load_data()`, plus an npz of data."""
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -152,8 +153,19 @@ def entry_from_path(path: str, data_path: str | None, recipe: Recipe = Recipe())
     return saved_model_entry(path, data_path, recipe)
 
 
+def teacher_from_path(path: str) -> ZooEntry:
+    """A trained model file as a distillation teacher: it reads the student's data."""
+    if path.endswith(".py"):
+        entry = module_entry(path, None, Recipe())
+        return dataclasses.replace(entry, load_data=None)
+    load_saved_model(path)  # A missing or unreadable file fails now, in one line.
+    name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    return ZooEntry(name=name, description=f"teacher model {path}",
+                    build=lambda dataset: load_saved_model(path), load_data=None,
+                    recipe=Recipe(), pretrained=True, fingerprint=fingerprint(path))
+
+
 def with_data(entry: ZooEntry, data_path: str) -> ZooEntry:
     """A zoo entry fed from the user's npz instead of its own dataset (e.g. `ds_cnn`)."""
-    import dataclasses
     return dataclasses.replace(entry, load_data=lambda data_dir=None: dataset_from_npz(data_path),
                                fingerprint=entry.fingerprint)

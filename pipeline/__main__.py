@@ -1,10 +1,10 @@
 """Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`
 or `python -m pipeline validate --tflite=FILE --data=NPZ [--flag=value ...]`."""
-import signal
 import sys
 
 from absl import app, flags
 
+from pipeline import interrupt
 from pipeline.errors import PipelineError
 from pipeline.lock import folder_lock
 
@@ -53,6 +53,17 @@ flags.DEFINE_float("accuracy_budget", None, "Largest top-1 drop (points) int8 ma
                    "float Keras model before layers are kept float (default 1.0).")
 flags.DEFINE_integer("max_float_layers", None,
                      "Most layers the float fallback may keep in float (default 3).")
+flags.DEFINE_string("teacher", None, "Distil the student (--model) from this teacher: a zoo "
+                    "name (trained on the student's data, cached in --out) or a trained Keras "
+                    "model file (.keras, .h5, SavedModel).")
+flags.DEFINE_float("distill_alpha", None, "Weight of the hard-label cross-entropy in the "
+                   "distillation loss; the teacher's soft targets get 1 - alpha (default 0.1).")
+flags.DEFINE_float("distill_temperature", None, "Softmax temperature of the distillation loss "
+                   "(default 4).")
+flags.DEFINE_boolean("distill_through_compression", None, "Pruning and QAT fine-tuning keep "
+                     "learning from the teacher (default on).")
+flags.DEFINE_boolean("distill_baseline", None, "Also train the student without the teacher, "
+                     "same recipe, to measure the gain side by side (default on).")
 flags.DEFINE_boolean("check_legacy_runtime", False,
                      "Also run every output on tflite-runtime 2.14 (numpy<2 venv, built by "
                      "`make legacy-runtime-venv`) and report whether it agrees with LiteRT.")
@@ -62,7 +73,8 @@ RECIPE_FLAGS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "augment
                 "input_size", "train_baseline", "pruning", "prune_layers", "qat",
                 "prune_epochs", "sparsity",
                 "min_prune_weights", "prune_block", "qat_epochs", "calibration_samples", "seed",
-                "accuracy_budget", "max_float_layers")
+                "accuracy_budget", "max_float_layers", "distill_alpha", "distill_temperature",
+                "distill_through_compression", "distill_baseline")
 # `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).
 flags.DEFINE_string("tflite", None, "`validate`: the .tflite file to validate.")
 flags.DEFINE_string("data", None, "npz with x_train, y_train, x_test, y_test: the data of a "
@@ -95,6 +107,16 @@ def resolve_entry(registry):
     return user.with_data(entry, FLAGS.data) if FLAGS.data else entry
 
 
+def resolve_teacher(registry):
+    """`--teacher`: a zoo name or a trained model file; None without the flag."""
+    from models import user
+    if not FLAGS.teacher:
+        return None
+    if user.is_model_path(FLAGS.teacher):
+        return user.teacher_from_path(FLAGS.teacher)
+    return registry.get(FLAGS.teacher)
+
+
 def quantize() -> None:
     from models import registry
     from pipeline import progress, report
@@ -103,12 +125,13 @@ def quantize() -> None:
         print("\n".join(f"{n}: {registry.get(n).description}" for n in registry.names()))
         return
     entry = resolve_entry(registry)
+    teacher = resolve_teacher(registry)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
     with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
         from pipeline import quantize as quantize_lib
         result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir,
-                                  legacy_runtime=FLAGS.check_legacy_runtime)
+                                  legacy_runtime=FLAGS.check_legacy_runtime, teacher=teacher)
     print(report.render_text(result))
     files = ", ".join(v["path"] for v in result["variants"])
     print(f"\nwrote {out_dir}/: {files}, report.json, report.md, report.html, layer_errors.csv")
@@ -130,10 +153,6 @@ def validate() -> None:
                             probe_timeout_s=FLAGS.probe_timeout_s))
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv):
     commands = argv[1:]
     if len(commands) != 1 or commands[0] not in COMMANDS:
@@ -141,7 +160,7 @@ def main(argv):
               file=sys.stderr)
         sys.exit(2)
     # `kill` (SIGTERM) unwinds like Ctrl-C: temp files are removed and the folder lock freed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt.install()
     try:
         {"quantize": quantize, "validate": validate}[commands[0]]()
     except PipelineError as e:

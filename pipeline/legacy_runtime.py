@@ -39,7 +39,7 @@ import tempfile
 
 import numpy as np
 
-from pipeline import inspect_tflite, runtime
+from pipeline import inspect_tflite, progress, runtime
 from pipeline.errors import PipelineError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -332,3 +332,20 @@ def _cli() -> None:
 
 if __name__ == "__main__":
     _cli()
+
+
+def check_report(report: dict, out_dir: str) -> None:
+    """Adds each variant's agreement between tflite-runtime 2.14 and LiteRT to the report.
+
+    A variant the old runtime cannot load (an op version newer than 2.14, say) is recorded as
+    such: that is the answer the user asked for, not a pipeline failure.
+    """
+    venv_python(DEFAULT_VENV)  # No venv: one error, up front.
+    for variant in report["variants"]:
+        with progress.stage(f"legacy_runtime {variant['name']}"):
+            try:
+                result = check(os.path.join(out_dir, variant["path"]))
+            except PipelineError as e:
+                result = {"agree": False, "error": str(e)}
+        variant["legacy_runtime"] = {k: result.get(k) for k in (
+            "runtime", "agree", "max_abs_diff", "unit", "samples", "argmax_agreement", "error")}

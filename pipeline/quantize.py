@@ -1,4 +1,5 @@
-"""`quantize`: baseline -> prune -> QAT -> float + int8 `.tflite` -> validation -> report.
+"""`quantize`: baseline [-> teacher -> distill] -> prune -> QAT -> float + int8 `.tflite`
+-> validation -> report.
 
 Every stage is resumable: its outputs and a record with the hash of the configuration that
 produced them land in the output folder, and a rerun reuses each stage whose hash still
@@ -12,18 +13,22 @@ import os
 
 import numpy as np
 
-from pipeline import (artifacts, checks, debugger, modes, progress, provenance, report as report_lib,
-                      report_html, runtime, selective, variants)
+from pipeline import (artifacts, checks, debugger, distill_report, interrupt, modes, progress,
+                      provenance, report as report_lib, report_html, runtime, selective,
+                      variants)
 from pipeline.data import Dataset, calibration_samples
+from pipeline.distill import Teacher, build_teacher, check_compatible, teacher_recipe
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, seed_everything
 from pipeline.lock import folder_lock
 from pipeline.recipe import Recipe
-from pipeline.resume import StageRecords, sha256_bytes
+from pipeline.resume import StageRecords, data_fingerprint, sha256_bytes
 from pipeline.stages import convert, prune, qat, train
 
 FLOAT_FILE = "model_float.tflite"
 BASELINE_FILE = "baseline.keras"
+TEACHER_FILE = "teacher.keras"
+DISTILLED_FILE = "distilled.keras"
 PRUNED_FILE = "pruned.keras"
 QAT_WEIGHTS_FILE = "qat_weights.h5"  # Not `.weights.h5`: that suffix selects Keras 3 format.
 
@@ -33,6 +38,9 @@ PRUNE_FIELDS = ("pruning", "prune_layers", "batch_size", "prune_epochs", "sparsi
                 "prune_ramp_fraction", "prune_learning_rate", "min_prune_weights", "prune_block",
                 "seed")
 QAT_FIELDS = ("qat", "batch_size", "qat_epochs", "qat_learning_rate", "seed")
+DISTILL_FIELDS = (*TRAIN_FIELDS, "distill_alpha", "distill_temperature")
+# Added to the pruning and QAT hashes when those stages learn from the teacher too.
+THROUGH_FIELDS = ("distill_alpha", "distill_temperature", "distill_through_compression")
 CONVERT_FIELDS = ("calibration_samples", "seed")
 VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
                    "latency_warmup_runs")
@@ -45,20 +53,13 @@ LAYER_ERRORS_FILE = "layer_errors.csv"
 MIXED_FILE = "model_int8_mixed.tflite"
 
 
-def data_fingerprint(dataset: Dataset) -> str:
-    """Hash of the arrays themselves: new data with the same shapes must retrain."""
-    digest = hashlib.sha256()
-    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
-        digest.update(str((array.shape, array.dtype)).encode())
-        digest.update(np.ascontiguousarray(array).data)
-    return digest.hexdigest()[:16]
-
-
 class QuantizeRun:
     """One pipeline run over an output folder; each stage method runs or reuses its stage."""
 
-    def __init__(self, entry, recipe: Recipe, out_dir: str, dataset: Dataset):
+    def __init__(self, entry, recipe: Recipe, out_dir: str, dataset: Dataset, teacher=None):
         self.entry, self.recipe, self.out_dir, self.dataset = entry, recipe, out_dir, dataset
+        # `teacher`: a zoo entry (or the user's model file) to distil the student from.
+        self.teacher_entry = teacher
         self.records = StageRecords(out_dir)
         self.metrics: dict[str, dict] = {}
         self.status: dict[str, str] = {}
@@ -68,12 +69,14 @@ class QuantizeRun:
     def path(self, name: str) -> str:
         return os.path.join(self.out_dir, name)
 
-    def stage_hash(self, stage: str, fields: tuple, upstream: str | None) -> str:
-        return self.recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
-                                                "records": RECORDS_VERSION,
-                                                "model": self.entry.name,
-                                                "model_file": self.entry.fingerprint,
-                                                "data": self.data_hash})
+    def stage_hash(self, stage: str, fields: tuple, upstream: str | None,
+                   entry=None, recipe: Recipe | None = None) -> str:
+        """Hash of a stage's configuration: its recipe fields, upstream stage, model, data."""
+        entry, recipe = entry or self.entry, recipe or self.recipe
+        return recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
+                                          "records": RECORDS_VERSION, "model": entry.name,
+                                          "model_file": entry.fingerprint,
+                                          "data": self.data_hash})
 
     def _stage(self, stage: str, config_hash: str, compute, files,
                upstream=lambda: None) -> bool:
@@ -84,6 +87,7 @@ class QuantizeRun:
         is resolved before this stage's banner and clock start, so stages it has to run
         (or load) are reported and timed as their own.
         """
+        interrupt.check()
         record = self.records.lookup(stage, config_hash, () if callable(files) else files)
         if record is not None:
             progress.say(f"[{stage}] reused from {self.out_dir} (configuration {config_hash})")
@@ -123,12 +127,38 @@ class QuantizeRun:
         return self.stage_hash("train", TRAIN_FIELDS, None)
 
     @functools.cached_property
+    def teacher_recipe(self) -> Recipe:
+        return teacher_recipe(self.teacher_entry, self.recipe)
+
+    @functools.cached_property
+    def teacher_hash(self) -> str:
+        return self.stage_hash("teacher", TRAIN_FIELDS, None, self.teacher_entry,
+                               self.teacher_recipe)
+
+    @functools.cached_property
+    def distill_hash(self) -> str:
+        return self.stage_hash("distill", DISTILL_FIELDS, self.teacher_hash)
+
+    @property
+    def reference_stage(self) -> str:
+        """The float model that compression starts from and is measured against."""
+        return "train" if self.teacher_entry is None else "distill"
+
+    @property
+    def reference_hash(self) -> str:
+        return self.train_hash if self.teacher_entry is None else self.distill_hash
+
+    @property
+    def through_fields(self) -> tuple:
+        return THROUGH_FIELDS if self.teacher_entry is not None else ()
+
+    @functools.cached_property
     def prune_hash(self) -> str:
-        return self.stage_hash("prune", PRUNE_FIELDS, self.train_hash)
+        return self.stage_hash("prune", PRUNE_FIELDS + self.through_fields, self.reference_hash)
 
     @functools.cached_property
     def qat_hash(self) -> str:
-        return self.stage_hash("qat", QAT_FIELDS, self.prune_hash)
+        return self.stage_hash("qat", QAT_FIELDS + self.through_fields, self.prune_hash)
 
     @functools.cached_property
     def train_outcome(self):
@@ -137,26 +167,70 @@ class QuantizeRun:
                                                       self.recipe, self.entry.pretrained))
 
     @functools.cached_property
+    def teacher_outcome(self):
+        entry, recipe = self.teacher_entry, self.teacher_recipe
+        return self._trained("teacher", self.teacher_hash, TEACHER_FILE,
+                             lambda _: train.baseline(entry.make(self.dataset, recipe),
+                                                      self.dataset, recipe, entry.pretrained))
+
+    @functools.cached_property
+    def distill_outcome(self):
+        def fit(teacher_model):
+            student = self.entry.make(self.dataset, self.recipe)
+            model, metrics = train.baseline(student, self.dataset, self.recipe,
+                                            self.entry.pretrained, self.as_teacher(teacher_model))
+            return model, {**metrics, "alpha": self.recipe.distill_alpha,
+                           "temperature": self.recipe.distill_temperature}
+
+        return self._trained("distill", self.distill_hash, DISTILLED_FILE, fit,
+                             lambda: self.teacher)
+
+    def as_teacher(self, model) -> Teacher:
+        return Teacher(model, self.recipe.distill_alpha, self.recipe.distill_temperature)
+
+    @property
+    def compression_teacher(self) -> Teacher | None:
+        """The teacher the pruning and QAT fine-tuning learn from, if any."""
+        if self.teacher_entry is None or not self.recipe.distill_through_compression:
+            return None
+        return self.as_teacher(self.teacher)
+
+    @functools.cached_property
     def prune_outcome(self):
         return self._trained("prune", self.prune_hash, PRUNED_FILE,
-                             lambda base: prune.prune(base, self.dataset, self.recipe),
-                             lambda: self.baseline)
+                             lambda base: prune.prune(base, self.dataset, self.recipe,
+                                                      self.compression_teacher),
+                             lambda: self.reference)
 
     @functools.cached_property
     def qat_outcome(self):
         return self._trained("qat", self.qat_hash, QAT_WEIGHTS_FILE,
-                             lambda pruned: qat.qat(pruned, self.dataset, self.recipe),
+                             lambda pruned: qat.qat(pruned, self.dataset, self.recipe,
+                                                    teacher=self.compression_teacher),
                              lambda: self.pruned)
+
+    def _model(self, outcome: str, file_name: str):
+        """A stage's model: the one it just trained, or read back from its file."""
+        model = getattr(self, outcome)
+        return model if model is not None else keras.models.load_model(self.path(file_name))
 
     @functools.cached_property
     def baseline(self):
-        model = self.train_outcome
-        return model if model is not None else keras.models.load_model(self.path(BASELINE_FILE))
+        return self._model("train_outcome", BASELINE_FILE)
+
+    @functools.cached_property
+    def teacher(self):
+        return self._model("teacher_outcome", TEACHER_FILE)
+
+    @functools.cached_property
+    def reference(self):
+        if self.teacher_entry is None:
+            return self.baseline
+        return self._model("distill_outcome", DISTILLED_FILE)
 
     @functools.cached_property
     def pruned(self):
-        model = self.prune_outcome
-        return model if model is not None else keras.models.load_model(self.path(PRUNED_FILE))
+        return self._model("prune_outcome", PRUNED_FILE)
 
     @functools.cached_property
     def quantized(self):
@@ -170,7 +244,7 @@ class QuantizeRun:
 
     # .tflite files: bytes, converted or read back.
 
-    def _tflite(self, stage: str, file_name: str, config_hash: str, make, upstream) -> bytes:
+    def tflite_file(self, stage: str, file_name: str, config_hash: str, make, upstream) -> bytes:
         """`make(keras model) -> bytes` unless reused; the file's bytes either way."""
         def compute(model):
             artifacts.write_bytes(self.path(file_name), make(model))
@@ -186,9 +260,9 @@ class QuantizeRun:
 
     @functools.cached_property
     def float_tflite(self) -> bytes:
-        return self._tflite("convert_float", FLOAT_FILE,
-                            self.stage_hash("convert_float", (), self.train_hash),
-                            convert.to_float, lambda: self.baseline)
+        return self.tflite_file("convert_float", FLOAT_FILE,
+                            self.stage_hash("convert_float", (), self.reference_hash),
+                            convert.to_float, lambda: self.reference)
 
     def mode_tflite(self, name: str) -> bytes:
         mode = modes.MODES[name]
@@ -196,16 +270,17 @@ class QuantizeRun:
         from_qat = mode.source == "qat" and self.recipe.qat == "on"
         upstream_hash, upstream = ((self.qat_hash, lambda: self.quantized) if from_qat
                                    else (self.prune_hash, lambda: self.pruned))
-        return self._tflite(f"convert_{name}", f"model_{name}.tflite",
+        return self.tflite_file(f"convert_{name}", f"model_{name}.tflite",
                             self.stage_hash(f"convert_{name}", CONVERT_FIELDS, upstream_hash),
                             lambda model: modes.convert(name, model, self.calibration), upstream)
 
-    def variant(self, name: str, model: bytes, integer_only: bool, note: str = "") -> dict:
+    def variant(self, name: str, model: bytes, integer_only: bool, note: str = "",
+                path: str | None = None) -> dict:
         stage = f"validate_{name}"
         config_hash = self.stage_hash(stage, VALIDATE_FIELDS, sha256_bytes(model))
         self._stage(stage, config_hash, lambda _: variants.describe(
             name, model, self.dataset, self.recipe, integer_only, note), [])
-        return {**self.metrics[stage], "path": f"model_{name}.tflite"}
+        return {**self.metrics[stage], "path": path or f"model_{name}.tflite"}
 
     # Error analysis and the float fallback, both on the pruned float model (see debugger).
 
@@ -223,7 +298,7 @@ class QuantizeRun:
 
     def fallback(self, int8_accuracy: float) -> dict:
         """The selective-quantization search when int8 misses the budget."""
-        reference = self.metrics["train"]["accuracy"]
+        reference = self.metrics[self.reference_stage]["accuracy"]
         if selective.meets(int8_accuracy, reference, self.recipe.accuracy_budget):
             return {"status": "int8_meets_budget", "steps": []}
 
@@ -252,7 +327,7 @@ class QuantizeRun:
         # leaves a usable float model behind.
         built = [self.variant("float", self.float_tflite, integer_only=False,
                               note="float32 baseline")]
-        outcomes = ("train_outcome", "prune_outcome") + (
+        outcomes = self.trained_outcomes() + ("prune_outcome",) + (
             ("qat_outcome",) if self.recipe.qat == "on" else ())
         for outcome in outcomes:
             getattr(self, outcome)  # Their metrics, even when no model had to be loaded.
@@ -269,6 +344,13 @@ class QuantizeRun:
             built.append(mixed)
         return built, fallback
 
+    def trained_outcomes(self) -> tuple[str, ...]:
+        """The stages that produce float models before pruning, in the order they run."""
+        if self.teacher_entry is None:
+            return ("train_outcome",)
+        scratch = ("train_outcome",) if self.recipe.distill_baseline else ()
+        return ("teacher_outcome", *scratch, "distill_outcome")
+
     def qat_summary(self) -> dict:
         """Which QAT path ran and why: the layers tfmot could not quantize stayed float."""
         if self.recipe.qat == "off":
@@ -283,11 +365,12 @@ class QuantizeRun:
 
     def report(self) -> dict:
         built, fallback = self.build_variants()
-        keras_float = self.metrics["train"]["accuracy"]
+        keras_float = self.metrics[self.reference_stage]["accuracy"]
         for v in built:
             v["vs_float"] = variants.compare(built[0], v, keras_float)
         seconds = {stage: self.timings.get(stage, 0.0) for stage in self.status}
         timings = {"train": seconds.get("train", 0.0), "prune": seconds.get("prune", 0.0),
+                   "teacher": seconds.get("teacher", 0.0), "distill": seconds.get("distill", 0.0),
                    "qat": seconds.get("qat", 0.0),
                    "convert": sum(v for k, v in seconds.items() if k.startswith("convert_")),
                    "validate": sum(v for k, v in seconds.items() if k.startswith("validate_")),
@@ -305,6 +388,8 @@ class QuantizeRun:
                                                              "sparsity_per_layer", "schedule")},
             "variants": built,
             "comparison": built[1]["vs_float"],
+            "distillation": (None if self.teacher_entry is None
+                             else distill_report.section(self, built)),
             "layer_errors": self.layer_errors,
             "selective": {"budget_points": self.recipe.accuracy_budget, **fallback},
             "timings_s": timings,
@@ -315,45 +400,33 @@ class QuantizeRun:
         }
 
 
-def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None) -> None:
-    """Bad data fails here, in one line, not epochs later inside Keras."""
+def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
+               teacher=None) -> None:
+    """Bad data, or a teacher that does not fit the student, fails here in one line, not
+    epochs later inside Keras."""
     model = entry.make(dataset, recipe)  # Only its input/output shapes; training builds its own.
     checks.check_dataset(dataset, source=f"{dataset.name} ({data_dir or 'built-in loader'})",
                          input_shape=tuple(model.input_shape[1:]),
                          num_classes=int(model.output_shape[-1]),
                          calibration_samples=recipe.calibration_samples)
-
-
-def check_legacy_runtime(report: dict, out_dir: str) -> None:
-    """Adds each variant's agreement between tflite-runtime 2.14 and LiteRT to the report.
-
-    A variant the old runtime cannot load (an op version newer than 2.14, say) is recorded as
-    such: that is the answer the user asked for, not a pipeline failure.
-    """
-    from pipeline import legacy_runtime
-    legacy_runtime.venv_python(legacy_runtime.DEFAULT_VENV)  # No venv: one error, up front.
-    for variant in report["variants"]:
-        with progress.stage(f"legacy_runtime {variant['name']}"):
-            try:
-                result = legacy_runtime.check(os.path.join(out_dir, variant["path"]))
-            except PipelineError as e:
-                result = {"agree": False, "error": str(e)}
-        variant["legacy_runtime"] = {k: result.get(k) for k in (
-            "runtime", "agree", "max_abs_diff", "unit", "samples", "argmax_agreement", "error")}
+    if teacher is not None:
+        check_compatible(build_teacher(teacher, dataset, recipe), model, teacher.name, entry.name)
 
 
 def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
-        dataset: Dataset | None = None, legacy_runtime: bool = False) -> dict:
-    """Runs the whole pipeline for a zoo entry; writes the artifacts and returns the report."""
+        dataset: Dataset | None = None, legacy_runtime: bool = False, teacher=None) -> dict:
+    """Runs the whole pipeline for a zoo entry (distilled from `teacher`, a zoo entry, when
+    given); writes the artifacts and returns the report."""
     with folder_lock(out_dir):
         with progress.stage("data"):
             dataset = dataset if dataset is not None else entry.load_data(data_dir)
         progress.say(f"[data] {dataset.name}: {len(dataset.x_train)} train / "
                      f"{len(dataset.x_test)} test")
-        check_data(entry, dataset, recipe, data_dir)
-        report = QuantizeRun(entry, recipe, out_dir, dataset).report()
+        check_data(entry, dataset, recipe, data_dir, teacher)
+        report = QuantizeRun(entry, recipe, out_dir, dataset, teacher).report()
         if legacy_runtime:
-            check_legacy_runtime(report, out_dir)
+            from pipeline import legacy_runtime as legacy_runtime_lib
+            legacy_runtime_lib.check_report(report, out_dir)
         artifacts.write_json(os.path.join(out_dir, "report.json"), report)
         artifacts.write_text(os.path.join(out_dir, "report.md"), report_lib.render_markdown(report))
         report_html.write_html(report, out_dir)

@@ -57,6 +57,14 @@ class Recipe:
     debug_samples: int = 64
     accuracy_budget: float = 1.0
     max_float_layers: int = 3
+    # Knowledge distillation (only with a teacher): loss = alpha * CE + (1 - alpha) * T^2 * KL
+    # on the temperature-T softmaxes; `distill_through_compression` keeps that loss in the
+    # pruning and QAT fine-tuning; `distill_baseline` also trains the student without the
+    # teacher, same recipe, so the gain is measured side by side.
+    distill_alpha: float = 0.1
+    distill_temperature: float = 4.0
+    distill_through_compression: bool = True
+    distill_baseline: bool = True
     # Validation and host latency.
     eval_batch_size: int = 256
     latency_min_runs: int = 200
@@ -77,6 +85,9 @@ class Recipe:
             if getattr(self, name) < 1:
                 raise PipelineError(f"--{name} must be at least 1, got {getattr(self, name)}")
         self._check_choices()
+        if not 0.0 <= self.distill_alpha <= 1.0 or self.distill_temperature <= 0:
+            raise PipelineError(f"--distill_alpha must be in [0, 1] and --distill_temperature "
+                                f"positive, got {self.distill_alpha} and {self.distill_temperature}")
         if self.alpha <= 0 or self.input_size < 0:
             raise PipelineError("--alpha must be positive and --input_size at least 0")
         for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs", "min_prune_weights",

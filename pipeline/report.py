@@ -47,8 +47,57 @@ def headline(report: dict) -> list[str]:
     return lines
 
 
+def distillation_rows(report: dict) -> list[list[str]]:
+    """Teacher, student without it and distilled student, each as shipped (.tflite)."""
+    d = report["distillation"]
+    header = ["model", "Keras top-1", "TFLite top-1", "file", "size", "gzip", "latency (ms)"]
+    entries = [(f"teacher {d['teacher']['name']} (float)", d["teacher"]["keras_accuracy"],
+                d["teacher"]["float"]),
+               ("teacher (int8, post-training)", None, d["teacher"]["int8"])]
+    if d["scratch"]:
+        entries.append(("student from scratch (float)", d["scratch"]["keras_accuracy"],
+                        d["scratch"]["float"]))
+    entries += [("distilled student (float)", d["distilled"]["keras_accuracy"],
+                 d["distilled"]["float"]),
+                ("distilled student (int8, compressed)", None, d["distilled"]["int8"])]
+    rows = [header]
+    for label, keras_accuracy, f in entries:
+        rows.append([label, "" if keras_accuracy is None else f"{100 * keras_accuracy:.2f}%",
+                     f"{100 * f['accuracy']:.2f}%", f["path"], _fmt_bytes(f["bytes"]),
+                     _fmt_bytes(f["gzip_bytes"]), f"{f['latency_ms']['median']:.4f}"])
+    return rows
+
+
+def distillation_headline(report: dict) -> list[str]:
+    d = report.get("distillation")
+    if not d:
+        return []
+    gain = ("" if d["gain_points"] is None else
+            f"distilled student {d['gain_points']:+.2f} points vs the same student trained "
+            f"from scratch ({d['epochs']} epochs each); ")
+    return [f"{gain}its int8 file {d['int8_vs_distilled_points']:+.2f} points vs the distilled "
+            f"float student and {d['gzip_ratio_vs_teacher_int8']:.2f}x smaller (gzip) than the "
+            f"teacher's int8 file"]
+
+
+def distillation_lines(report: dict) -> list[str]:
+    d = report.get("distillation")
+    if not d:
+        return []
+    through = ("pruning and QAT also learned from the teacher" if d["through_compression"]
+               else "pruning and QAT used the labels only")
+    return ["## Distillation", "",
+            f"Teacher `{d['teacher']['name']}`, loss = {d['alpha']} * CE + {1 - d['alpha']:.2f} "
+            f"* T² * KL at T = {d['temperature']}; {through}.", "",
+            markdown_table(distillation_rows(report)), "",
+            *[f"**{line}**" for line in distillation_headline(report)], ""]
+
+
 def render_text(report: dict) -> str:
-    return "\n".join([text_table(summary_rows(report)), "", *headline(report)])
+    parts = [text_table(summary_rows(report))]
+    if report.get("distillation"):
+        parts += ["", text_table(distillation_rows(report))]
+    return "\n".join([*parts, "", *headline(report), *distillation_headline(report)])
 
 
 def _ops_line(variant: dict) -> str:
@@ -158,6 +207,7 @@ def render_markdown(report: dict) -> str:
         *[f"| {k.removesuffix('_accuracy')} | {100 * v:.2f}% |" for k, v in keras.items()
           if k.endswith("_accuracy") and v is not None],
         "",
+        *distillation_lines(report),
         *qat_lines(report),
         "## Ops",
         "",

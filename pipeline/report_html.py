@@ -15,6 +15,7 @@ from pipeline import report as report_lib
 COLORS = {"float": "#1f77b4", "int8": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
 BENCH_COLOR = "#2ca02c"
+DISTILL_COLOR = "#9467bd"  # The teacher and the student without it (distillation runs).
 
 
 def _pyplot():
@@ -38,7 +39,8 @@ def _img(figure_id: str, alt: str, fig) -> str:
 
 
 def points(report: dict) -> list[dict]:
-    """Every model to place on the scatter plots: the report's variants, then benchmark recipes.
+    """Every model to place on the scatter plots: the report's variants, the teacher and the
+    undistilled student of a distillation run, then benchmark recipes.
 
     `report["benchmarks"]` is the dict written by `benchmarks/recipes.py` (its "rows") or a
     bare list of such rows; the float reference row is already a variant, so it is skipped.
@@ -46,6 +48,14 @@ def points(report: dict) -> list[dict]:
     out = [{"label": v["name"], "accuracy": v["accuracy"], "bytes": v["bytes"],
             "gzip_bytes": v["gzip_bytes"], "latency_ms": v["latency_ms"]["median"],
             "color": COLORS.get(v["name"], OTHER_COLOR)} for v in report["variants"]]
+    distillation = report.get("distillation") or {}
+    for label, figures in (("teacher float", distillation.get("teacher", {}).get("float")),
+                           ("teacher int8", distillation.get("teacher", {}).get("int8")),
+                           ("scratch float", (distillation.get("scratch") or {}).get("float"))):
+        if figures:
+            out.append({"label": label, "accuracy": figures["accuracy"],
+                        "bytes": figures["bytes"], "gzip_bytes": figures["gzip_bytes"],
+                        "latency_ms": figures["latency_ms"]["median"], "color": DISTILL_COLOR})
     bench = report.get("benchmarks")
     rows = bench.get("rows", []) if isinstance(bench, dict) else (bench or [])
     for row in rows:

@@ -8,7 +8,10 @@ record that vouches for half-replaced files.
 import hashlib
 import os
 
+import numpy as np
+
 from pipeline import artifacts
+from pipeline.data import Dataset
 
 RECORDS_DIR = "stages"
 
@@ -65,3 +68,12 @@ class StageRecords:
                   "files": {name: sha256_file(os.path.join(self.out_dir, name)) for name in files}}
         artifacts.write_json(self._record_path(stage), record)
         return record
+
+
+def data_fingerprint(dataset: Dataset) -> str:
+    """Hash of the arrays themselves: new data with the same shapes must retrain."""
+    digest = hashlib.sha256()
+    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+        digest.update(str((array.shape, array.dtype)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:16]

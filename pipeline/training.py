@@ -6,8 +6,9 @@ augmentation layer may end up inside it.
 """
 import numpy as np
 
-from pipeline import progress
+from pipeline import interrupt, progress
 from pipeline.data import Dataset
+from pipeline.distill import Distiller, Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tf
 
@@ -72,23 +73,38 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: st
     return ds.prefetch(2)
 
 
+class StopWhenInterrupted(keras.callbacks.Callback):
+    """Re-raises a Ctrl-C/`kill` whose KeyboardInterrupt a TensorFlow finalizer swallowed."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        interrupt.check()
+
+
 def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
-        callbacks=(), schedule: str = "constant", augment: str = "none") -> None:
-    """Compiles `model` with Adam + sparse CE on logits and trains it on the train split.
+        callbacks=(), schedule: str = "constant", augment: str = "none",
+        teacher: Teacher | None = None) -> None:
+    """Trains `model` on the train split with Adam: on sparse CE from logits, or on the
+    distillation loss against `teacher` when one is given.
 
     `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: "none" or
     "flip_crop" (applied to training batches only, never part of the model).
     """
     total_steps = steps_per_epoch(dataset, batch_size) * epochs
-    compile_model(model, learning_rate_for(schedule, learning_rate, total_steps))
+    rate = learning_rate_for(schedule, learning_rate, total_steps)
+    compile_model(model, rate)
+    trainee = model
+    if teacher is not None:
+        trainee = Distiller(model, teacher)
+        trainee.compile(optimizer=keras.optimizers.Adam(rate))
     if epochs == 0:
         return
+    callbacks = [*callbacks, StopWhenInterrupted()]
     if augment == "none":
-        model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
-                  shuffle=True, callbacks=list(callbacks), verbose=progress.keras_verbose())
+        trainee.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
+                    shuffle=True, callbacks=callbacks, verbose=progress.keras_verbose())
         return
     batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
-    model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=progress.keras_verbose())
+    trainee.fit(batches, epochs=epochs, callbacks=callbacks, verbose=progress.keras_verbose())
 
 
 def accuracy(model, dataset: Dataset, batch_size: int = 256) -> float:

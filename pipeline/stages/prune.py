@@ -3,6 +3,7 @@ import numpy as np
 
 from pipeline import training
 from pipeline.data import Dataset
+from pipeline.distill import Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
@@ -110,8 +111,9 @@ def plan(model, recipe: Recipe) -> tuple[list[str], float]:
     return chosen, per_layer
 
 
-def prune(model, dataset: Dataset, recipe: Recipe):
-    """Prunes a copy of a trained float model; returns (stripped model, metrics)."""
+def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None):
+    """Prunes a copy of a trained float model, fine-tuning on the distillation loss when a
+    `teacher` is given; returns (stripped model, metrics)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if recipe.pruning == "off":
@@ -142,7 +144,7 @@ def prune(model, dataset: Dataset, recipe: Recipe):
     pruned = keras.models.clone_model(copy, clone_function=wrap)
     training.fit(pruned, dataset, epochs=recipe.prune_epochs,
                  learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,
-                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], teacher=teacher)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     layers = kernel_sparsity(stripped)
     short = {n: layers[n] for n in chosen if layers[n] < per_layer - SPARSITY_TOLERANCE}

@@ -1,6 +1,7 @@
 """Stage: quantization-aware training that keeps the pruned zeros (PQAT)."""
 from pipeline import quant_support, training
 from pipeline.data import Dataset
+from pipeline.distill import Teacher
 from pipeline.keras import SafeModeScope, tfmot
 from pipeline.recipe import Recipe
 
@@ -23,12 +24,15 @@ def quantize_model(model, preserve_sparsity: bool = True):
         return tfmot.quantization.keras.quantize_apply(annotated, scheme)
 
 
-def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True):
-    """Wraps `model` for 8-bit QAT and fine-tunes it; returns (QAT model, metrics)."""
+def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True,
+        teacher: Teacher | None = None):
+    """Wraps `model` for 8-bit QAT and fine-tunes it (on the distillation loss when a
+    `teacher` is given); returns (QAT model, metrics)."""
     unsupported = quant_support.unsupported_layers(model)
     quantized = quantize_model(model, preserve_sparsity)
     training.fit(quantized, dataset, epochs=recipe.qat_epochs,
-                 learning_rate=recipe.qat_learning_rate, batch_size=recipe.batch_size)
+                 learning_rate=recipe.qat_learning_rate, batch_size=recipe.batch_size,
+                 teacher=teacher)
     return quantized, {"accuracy": training.accuracy(quantized, dataset, recipe.eval_batch_size),
                        "path": "partial" if unsupported else "full",
                        "float_layers": unsupported}

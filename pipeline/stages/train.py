@@ -1,30 +1,39 @@
 """Stage: train the float baseline."""
 from pipeline import training
 from pipeline.data import Dataset
+from pipeline.distill import Teacher
 from pipeline.recipe import Recipe
 
 
-def train(model, dataset: Dataset, recipe: Recipe):
-    """Trains `model` from its current weights for `recipe.epochs`; returns (model, metrics).
+def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None):
+    """Trains `model` from its current weights for `recipe.epochs`, on the distillation loss
+    when a `teacher` is given; returns (model, metrics).
 
-    Only the baseline uses the recipe's learning-rate schedule and augmentation; pruning and
-    QAT fine-tune at constant learning rates on the plain training split.
+    Only the baseline (and distillation) use the recipe's learning-rate schedule and
+    augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
     """
     training.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
                  batch_size=recipe.batch_size, schedule=recipe.lr_schedule,
-                 augment=recipe.augment)
+                 augment=recipe.augment, teacher=teacher)
     return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
                    "epochs": recipe.epochs}
 
 
-def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False):
-    """The float baseline: a pretrained model is only evaluated (it is never silently
-    retrained), unless `recipe.train_baseline` asks to train it from fresh weights."""
+def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
+             teacher: Teacher | None = None):
+    """The float baseline, or with a `teacher` the distilled student.
+
+    A pretrained model is never silently retrained: it is only evaluated, or with a teacher
+    fine-tuned from its own weights on the distillation loss; `recipe.train_baseline` trains
+    it from fresh weights instead.
+    """
     if not pretrained:
-        return train(model, dataset, recipe)
+        return train(model, dataset, recipe, teacher)
     if recipe.train_baseline:
         from pipeline.keras import keras
-        return train(keras.models.clone_model(model), dataset, recipe)  # Fresh initialisers.
+        return train(keras.models.clone_model(model), dataset, recipe, teacher)  # Fresh initialisers.
+    if teacher is not None:
+        return train(model, dataset, recipe, teacher)
     training.compile_model(model, recipe.learning_rate)
     return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
                    "epochs": 0, "pretrained": True}
