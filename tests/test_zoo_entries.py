@@ -93,6 +93,22 @@ def test_resnet8_is_the_mlperf_tiny_network(cifar):
         [l.name for l in model.layers]
 
 
+@pytest.mark.parametrize("student, teacher, largest_fraction", [
+    ("mnist_tiny", "mnist_cnn", 0.15), ("resnet8_slim", "resnet8", 0.3)])
+def test_zoo_students_fit_their_teachers_and_are_much_smaller(student, teacher,
+                                                                largest_fraction):
+    from pipeline import distill
+    from pipeline.data import Dataset
+    data = {"mnist_tiny": ((28, 28), 10), "resnet8_slim": ((32, 32, 3), 10)}[student]
+    x = np.zeros((2, *data[0]), np.float32)
+    dataset = Dataset("shapes", x, np.zeros(2, np.int64), x, np.zeros(2, np.int64), data[1])
+    small = registry.get(student).build(dataset)
+    big = registry.get(teacher).build(dataset)
+    distill.check_compatible(big, small, teacher, student)  # Same inputs, same classes.
+    assert small.count_params() < largest_fraction * big.count_params()
+    assert f"--teacher={teacher}" in registry.get(student).description
+
+
 def test_ds_cnn_is_the_mlperf_tiny_kws_shape(kws_dir):
     dataset = registry.get("ds_cnn").load_data(kws_dir)
     assert dataset.summary()["input_shape"] == [49, 10, 1] and dataset.num_classes == 12
