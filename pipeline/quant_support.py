@@ -15,10 +15,10 @@ HINTS = {
     "LayerNormalization": "no 8-bit QAT support in tfmot; it stays float during QAT and is "
                           "calibrated at conversion",
     "Conv1D": "no 8-bit QAT support in tfmot: use Conv2D with a (1, k) kernel, or it stays float",
-    "Functional": "a nested model: tfmot annotates top-level layers only; it stays float "
-                  "(build the model flat, or use --qat=off)",
-    "Sequential": "a nested model: tfmot annotates top-level layers only; it stays float "
-                  "(build the model flat, or use --qat=off)",
+    "Functional": "a nested model: tfmot sees top-level layers only, so the pipeline "
+                  "flattens it into the outer graph before pruning and QAT",
+    "Sequential": "a nested model: tfmot sees top-level layers only, so the pipeline "
+                  "flattens it into the outer graph before pruning and QAT",
 }
 DEFAULT_HINT = "not in tfmot's default 8-bit registry (custom layer?): add a QuantizeConfig, " \
                "or it stays float"

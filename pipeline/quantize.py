@@ -384,8 +384,9 @@ class QuantizeRun:
                       "pruned_accuracy": self.metrics["prune"]["accuracy"],
                       "qat_accuracy": self.metrics.get("qat", {}).get("accuracy")},
             "qat": self.qat_summary(),
-            "pruning": {k: self.metrics["prune"][k] for k in ("sparsity", "pruned_layers",
-                                                             "sparsity_per_layer", "schedule")},
+            "pruning": {**{k: self.metrics["prune"][k] for k in (
+                "sparsity", "pruned_layers", "sparsity_per_layer", "schedule")},
+                "flattened_models": self.metrics["prune"].get("flattened_models", [])},
             "variants": built,
             "comparison": built[1]["vs_float"],
             "distillation": (None if self.teacher_entry is None

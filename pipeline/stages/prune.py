@@ -1,7 +1,7 @@
 """Stage: magnitude pruning with tfmot to the recipe's sparsity, then `strip_pruning`."""
 import numpy as np
 
-from pipeline import training
+from pipeline import flatten, training
 from pipeline.data import Dataset
 from pipeline.distill import Teacher
 from pipeline.errors import PipelineError
@@ -113,14 +113,21 @@ def plan(model, recipe: Recipe) -> tuple[list[str], float]:
 
 def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None):
     """Prunes a copy of a trained float model, fine-tuning on the distillation loss when a
-    `teacher` is given; returns (stripped model, metrics)."""
+    `teacher` is given; returns (stripped model, metrics).
+
+    Nested models are flattened first (tfmot prunes and quantizes top-level layers only), so
+    the pruned model, and everything after it, is one flat graph.
+    """
+    flattened = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    model = flatten.flatten_nested(model)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if recipe.pruning == "off":
         training.compile_model(copy, recipe.prune_learning_rate)
         return copy, {"accuracy": training.accuracy(copy, dataset, recipe.eval_batch_size),
                       "sparsity": overall_sparsity(copy), "sparsity_per_layer":
-                      kernel_sparsity(copy), "pruned_layers": [], "schedule": None}
+                      kernel_sparsity(copy), "pruned_layers": [], "schedule": None,
+                      "flattened_models": flattened}
     total_steps = training.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
     if total_steps < 1:
         raise PipelineError("pruning needs at least one training step: set --prune_epochs >= 1")
@@ -154,7 +161,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     training.compile_model(stripped, recipe.prune_learning_rate)
     return stripped, {"accuracy": training.accuracy(stripped, dataset, recipe.eval_batch_size),
                       "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
-                      "pruned_layers": chosen,
+                      "pruned_layers": chosen, "flattened_models": flattened,
                       "schedule": {"total_steps": total_steps, "frequency": frequency,
                                    "end_step": end_step, "initial": recipe.initial_sparsity,
                                    "final_per_layer": per_layer}}
