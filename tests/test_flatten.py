@@ -51,3 +51,11 @@ def test_nested_model_is_pruned_and_fully_quantized(tmp_path):
     assert report["qat"]["path"] == "full" and report["qat"]["float_layers"] == []
     int8 = report["variants"][1]
     assert {o["dtype"] for o in int8["ops"] if o["op"] == "CONV_2D"} == {"int8"}
+
+
+def test_a_model_that_cannot_be_flattened_is_still_pruned_with_its_nested_part_float(quadrants):
+    from pipeline.stages import prune
+    model = nested_model(quadrants, head_name="bb_conv")
+    _, metrics = prune.prune(model, quadrants, TINY_RECIPE.replace(prune_epochs=1))
+    assert metrics["flattened_models"] == []
+    assert metrics["pruned_layers"] == ["fc"]  # The outer dense layer; the backbone stays as is.

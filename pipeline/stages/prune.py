@@ -1,7 +1,7 @@
 """Stage: magnitude pruning with tfmot to the recipe's sparsity, then `strip_pruning`."""
 import numpy as np
 
-from pipeline import flatten, training
+from pipeline import flatten, progress, training
 from pipeline.data import Dataset
 from pipeline.distill import Teacher
 from pipeline.errors import PipelineError
@@ -119,7 +119,11 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     the pruned model, and everything after it, is one flat graph.
     """
     flattened = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
-    model = flatten.flatten_nested(model)
+    try:
+        model = flatten.flatten_nested(model)
+    except PipelineError as e:  # Left nested: reported as unsupported, float during QAT.
+        progress.say(f"[prune] {e}; the nested models stay float")
+        flattened = []
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if recipe.pruning == "off":
