@@ -31,9 +31,19 @@ class ZooEntry:
 _REGISTRY: dict[str, ZooEntry] = {}
 
 
+def source_fingerprint(build) -> str:
+    """Hash of the file that defines `build`: editing a zoo network invalidates its cached
+    stages, as a changed user model file does."""
+    import hashlib
+    with open(inspect.getsourcefile(build), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def register(entry: ZooEntry) -> ZooEntry:
     if entry.name in _REGISTRY:
         raise ValueError(f"zoo entry {entry.name!r} registered twice")
+    if not entry.fingerprint:
+        entry = dataclasses.replace(entry, fingerprint=source_fingerprint(entry.build))
     _REGISTRY[entry.name] = entry
     return entry
 

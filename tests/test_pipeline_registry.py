@@ -46,3 +46,13 @@ def test_mnist_cnn_is_the_tutorial_network(quadrants):
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Reshape", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
     assert model.layers[1].filters == 12 and model.count_params() == 20410
+
+
+def test_zoo_entries_are_fingerprinted_by_their_source_file():
+    from models import registry
+    entry = registry.get("mnist_tiny")
+    assert len(entry.fingerprint) == 16
+    assert entry.fingerprint == registry.source_fingerprint(entry.build)
+    assert entry.fingerprint != registry.get("mnist_cnn").fingerprint
+    # Same builder file, same fingerprint: resnet8 and its slim student share one module.
+    assert registry.get("resnet8").fingerprint == registry.get("resnet8_slim").fingerprint
