@@ -133,7 +133,11 @@ def quantize() -> None:
         result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir,
                                   legacy_runtime=FLAGS.check_legacy_runtime, teacher=teacher)
     print(report.render_text(result))
-    files = ", ".join(v["path"] for v in result["variants"])
+    distilled = result.get("distillation")
+    extra = ([distilled["teacher"]["float"]["path"], distilled["teacher"]["int8"]["path"]]
+             + ([distilled["scratch"]["float"]["path"]] if distilled["scratch"] else [])
+             if distilled else [])
+    files = ", ".join([v["path"] for v in result["variants"]] + extra)
     print(f"\nwrote {out_dir}/: {files}, report.json, report.md, report.html, layer_errors.csv")
     if result["selective"]["status"] == "budget_missed" and not FLAGS.allow_budget_miss:
         raise PipelineError(
