@@ -11,18 +11,23 @@ def load_data(data_dir: str | None = None) -> Dataset:
     return from_arrays("mnist", arrays, num_classes=10)
 
 
-def build(dataset: Dataset):
+def build_tutorial(dataset: Dataset, filters: int = 12, pool: int = 2, name: str = "mnist_cnn"):
+    """Reshape -> Conv2D(filters, 3, relu) -> MaxPool(pool) -> Flatten -> Dense(classes)."""
     from pipeline.keras import keras
     layers = keras.layers
     height, width = dataset.x_train.shape[1:3]
     return keras.Sequential([
         layers.InputLayer(input_shape=(height, width)),
         layers.Reshape((height, width, 1)),
-        layers.Conv2D(12, 3, activation="relu"),
-        layers.MaxPooling2D(2),
+        layers.Conv2D(filters, 3, activation="relu"),
+        layers.MaxPooling2D(pool),
         layers.Flatten(),
         layers.Dense(dataset.num_classes),
-    ], name="mnist_cnn")
+    ], name=name)
+
+
+def build(dataset: Dataset):
+    return build_tutorial(dataset)
 
 
 ENTRY = register(ZooEntry(

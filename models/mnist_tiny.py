@@ -14,17 +14,7 @@ POOL = 3  # 8x8x4 features into the classifier: 2,560 weights where mnist_cnn ha
 
 
 def build(dataset: Dataset):
-    from pipeline.keras import keras
-    layers = keras.layers
-    height, width = dataset.x_train.shape[1:3]
-    return keras.Sequential([
-        layers.InputLayer(input_shape=(height, width)),
-        layers.Reshape((height, width, 1)),
-        layers.Conv2D(FILTERS, 3, activation="relu"),
-        layers.MaxPooling2D(POOL),
-        layers.Flatten(),
-        layers.Dense(dataset.num_classes),
-    ], name="mnist_tiny")
+    return mnist_cnn.build_tutorial(dataset, FILTERS, POOL, name="mnist_tiny")
 
 
 ENTRY = register(ZooEntry(

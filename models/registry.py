@@ -1,5 +1,6 @@
 """Explicit registry of zoo entries: a Keras builder, its dataset loader, its default recipe."""
 import dataclasses
+import hashlib
 import inspect
 from typing import Callable
 
@@ -32,11 +33,18 @@ _REGISTRY: dict[str, ZooEntry] = {}
 
 
 def source_fingerprint(build) -> str:
-    """Hash of the file that defines `build`: editing a zoo network invalidates its cached
-    stages, as a changed user model file does."""
-    import hashlib
-    with open(inspect.getsourcefile(build), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    """Hash of the file that defines `build` and of the zoo modules it imports (a shared
+    builder): editing a zoo network invalidates its cached stages, as a changed user model
+    file does."""
+    module = inspect.getmodule(build)
+    files = {inspect.getsourcefile(build)} | {
+        inspect.getsourcefile(value) for value in vars(module).values()
+        if inspect.ismodule(value) and value.__name__.startswith("models.")}
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def register(entry: ZooEntry) -> ZooEntry:

@@ -158,10 +158,11 @@ def teacher_from_path(path: str) -> ZooEntry:
     if path.endswith(".py"):
         entry = module_entry(path, None, Recipe())
         return dataclasses.replace(entry, load_data=None)
-    load_saved_model(path)  # A missing or unreadable file fails now, in one line.
+    model = load_saved_model(path)  # A missing or unreadable file fails now, in one line.
     name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    # Loaded once: a teacher is only read (evaluated, then frozen), never trained.
     return ZooEntry(name=name, description=f"teacher model {path}",
-                    build=lambda dataset: load_saved_model(path), load_data=None,
+                    build=lambda dataset: model, load_data=None,
                     recipe=Recipe(), pretrained=True, fingerprint=fingerprint(path))
 
 

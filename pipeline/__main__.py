@@ -133,10 +133,8 @@ def quantize() -> None:
         result = quantize_lib.run(entry, recipe, out_dir, FLAGS.data_dir,
                                   legacy_runtime=FLAGS.check_legacy_runtime, teacher=teacher)
     print(report.render_text(result))
-    distilled = result.get("distillation")
-    extra = ([distilled["teacher"]["float"]["path"], distilled["teacher"]["int8"]["path"]]
-             + ([distilled["scratch"]["float"]["path"]] if distilled["scratch"] else [])
-             if distilled else [])
+    extra = [f["path"] for _, _, f, is_variant in report.distillation_entries(
+        result["distillation"]) if not is_variant] if result.get("distillation") else []
     files = ", ".join([v["path"] for v in result["variants"]] + extra)
     print(f"\nwrote {out_dir}/: {files}, report.json, report.md, report.html, layer_errors.csv")
     if result["selective"]["status"] == "budget_missed" and not FLAGS.allow_budget_miss:

@@ -11,15 +11,12 @@ from pipeline.stages import convert
 TEACHER_FLOAT_FILE = "teacher_float.tflite"
 TEACHER_INT8_FILE = "teacher_int8.tflite"
 SCRATCH_FLOAT_FILE = "scratch_float.tflite"
-CONVERT_FIELDS = ("calibration_samples", "seed")
 FIGURES = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
 
 
 def _validated(run, name: str, file_name: str, upstream_hash: str, make, model, integer_only):
     """`make(model) -> bytes` written to `file_name` (or reused), validated as variant `name`."""
-    fields = CONVERT_FIELDS if integer_only else ()
-    data = run.tflite_file(f"convert_{name}", file_name,
-                       run.stage_hash(f"convert_{name}", fields, upstream_hash), make, model)
+    data = run.tflite_file(name, file_name, upstream_hash, make, model, calibrated=integer_only)
     variant = run.variant(name, data, integer_only=integer_only, path=file_name)
     return {k: variant[k] for k in FIGURES} | {"sha256": sha256_bytes(data)}
 

@@ -244,12 +244,17 @@ class QuantizeRun:
 
     # .tflite files: bytes, converted or read back.
 
-    def tflite_file(self, stage: str, file_name: str, config_hash: str, make, upstream) -> bytes:
-        """`make(keras model) -> bytes` unless reused; the file's bytes either way."""
+    def tflite_file(self, name: str, file_name: str, upstream_hash: str, make, upstream,
+                    calibrated: bool) -> bytes:
+        """Stage `convert_<name>`: `make(keras model) -> bytes` written to `file_name` unless
+        reused; the file's bytes either way. `calibrated` files also depend on the
+        calibration settings."""
         def compute(model):
             artifacts.write_bytes(self.path(file_name), make(model))
             return {}
 
+        stage = f"convert_{name}"
+        config_hash = self.stage_hash(stage, CONVERT_FIELDS if calibrated else (), upstream_hash)
         self._stage(stage, config_hash, compute, [file_name], upstream)
         with open(self.path(file_name), "rb") as f:
             return f.read()
@@ -260,9 +265,8 @@ class QuantizeRun:
 
     @functools.cached_property
     def float_tflite(self) -> bytes:
-        return self.tflite_file("convert_float", FLOAT_FILE,
-                            self.stage_hash("convert_float", (), self.reference_hash),
-                            convert.to_float, lambda: self.reference)
+        return self.tflite_file("float", FLOAT_FILE, self.reference_hash, convert.to_float,
+                                lambda: self.reference, calibrated=False)
 
     def mode_tflite(self, name: str) -> bytes:
         mode = modes.MODES[name]
@@ -270,9 +274,9 @@ class QuantizeRun:
         from_qat = mode.source == "qat" and self.recipe.qat == "on"
         upstream_hash, upstream = ((self.qat_hash, lambda: self.quantized) if from_qat
                                    else (self.prune_hash, lambda: self.pruned))
-        return self.tflite_file(f"convert_{name}", f"model_{name}.tflite",
-                            self.stage_hash(f"convert_{name}", CONVERT_FIELDS, upstream_hash),
-                            lambda model: modes.convert(name, model, self.calibration), upstream)
+        return self.tflite_file(name, f"model_{name}.tflite", upstream_hash,
+                                lambda model: modes.convert(name, model, self.calibration),
+                                upstream, calibrated=True)
 
     def variant(self, name: str, model: bytes, integer_only: bool, note: str = "",
                 path: str | None = None) -> dict:

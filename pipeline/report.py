@@ -47,21 +47,26 @@ def headline(report: dict) -> list[str]:
     return lines
 
 
-def distillation_rows(report: dict) -> list[list[str]]:
-    """Teacher, student without it and distilled student, each as shipped (.tflite)."""
-    d = report["distillation"]
-    header = ["model", "Keras top-1", "TFLite top-1", "file", "size", "gzip", "latency (ms)"]
+def distillation_entries(d: dict) -> list[tuple[str, float | None, dict, bool]]:
+    """(label, Keras top-1 or None, .tflite figures, is a run variant) for each model of a
+    report's distillation section: teacher, student without it, distilled student."""
     entries = [(f"teacher {d['teacher']['name']} (float)", d["teacher"]["keras_accuracy"],
-                d["teacher"]["float"]),
-               ("teacher (int8, post-training)", None, d["teacher"]["int8"])]
+                d["teacher"]["float"], False),
+               ("teacher (int8, post-training)", None, d["teacher"]["int8"], False)]
     if d["scratch"]:
         entries.append(("student from scratch (float)", d["scratch"]["keras_accuracy"],
-                        d["scratch"]["float"]))
-    entries += [("distilled student (float)", d["distilled"]["keras_accuracy"],
-                 d["distilled"]["float"]),
-                ("distilled student (int8, compressed)", None, d["distilled"]["int8"])]
+                        d["scratch"]["float"], False))
+    return entries + [("distilled student (float)", d["distilled"]["keras_accuracy"],
+                       d["distilled"]["float"], True),
+                      ("distilled student (int8, compressed)", None, d["distilled"]["int8"],
+                       True)]
+
+
+def distillation_rows(report: dict) -> list[list[str]]:
+    """Teacher, student without it and distilled student, each as shipped (.tflite)."""
+    header = ["model", "Keras top-1", "TFLite top-1", "file", "size", "gzip", "latency (ms)"]
     rows = [header]
-    for label, keras_accuracy, f in entries:
+    for label, keras_accuracy, f, _ in distillation_entries(report["distillation"]):
         rows.append([label, "" if keras_accuracy is None else f"{100 * keras_accuracy:.2f}%",
                      f"{100 * f['accuracy']:.2f}%", f["path"], _fmt_bytes(f["bytes"]),
                      _fmt_bytes(f["gzip_bytes"]), f"{f['latency_ms']['median']:.4f}"])

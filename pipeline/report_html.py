@@ -48,14 +48,14 @@ def points(report: dict) -> list[dict]:
     out = [{"label": v["name"], "accuracy": v["accuracy"], "bytes": v["bytes"],
             "gzip_bytes": v["gzip_bytes"], "latency_ms": v["latency_ms"]["median"],
             "color": COLORS.get(v["name"], OTHER_COLOR)} for v in report["variants"]]
-    distillation = report.get("distillation") or {}
-    for label, figures in (("teacher float", distillation.get("teacher", {}).get("float")),
-                           ("teacher int8", distillation.get("teacher", {}).get("int8")),
-                           ("scratch float", (distillation.get("scratch") or {}).get("float"))):
-        if figures:
-            out.append({"label": label, "accuracy": figures["accuracy"],
-                        "bytes": figures["bytes"], "gzip_bytes": figures["gzip_bytes"],
-                        "latency_ms": figures["latency_ms"]["median"], "color": DISTILL_COLOR})
+    if report.get("distillation"):
+        for label, _, figures, is_variant in report_lib.distillation_entries(
+                report["distillation"]):
+            if not is_variant:  # The distilled student's files are the float/int8 variants.
+                out.append({"label": label, "accuracy": figures["accuracy"],
+                            "bytes": figures["bytes"], "gzip_bytes": figures["gzip_bytes"],
+                            "latency_ms": figures["latency_ms"]["median"],
+                            "color": DISTILL_COLOR})
     bench = report.get("benchmarks")
     rows = bench.get("rows", []) if isinstance(bench, dict) else (bench or [])
     for row in rows:

@@ -91,9 +91,10 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     """
     total_steps = steps_per_epoch(dataset, batch_size) * epochs
     rate = learning_rate_for(schedule, learning_rate, total_steps)
-    compile_model(model, rate)
-    trainee = model
-    if teacher is not None:
+    if teacher is None:
+        trainee = model
+        compile_model(model, rate)
+    else:  # The Distiller computes its own loss: it needs only the optimizer.
         trainee = Distiller(model, teacher)
         trainee.compile(optimizer=keras.optimizers.Adam(rate))
     if epochs == 0:

@@ -28,14 +28,14 @@ def make_quadrant_dataset(n_train=384, n_test=128, seed=0) -> Dataset:
     return Dataset("quadrants", x_train, y_train, x_test, y_test, num_classes=4)
 
 
-def build_tiny_cnn(dataset: Dataset):
+def build_tiny_cnn(dataset: Dataset, filters: int = 8, units: int = 16):
     from pipeline.keras import keras
     return keras.Sequential([
         keras.layers.InputLayer(input_shape=dataset.x_train.shape[1:]),
-        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
         keras.layers.MaxPooling2D(2),
         keras.layers.Flatten(),
-        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(units, activation="relu"),
         keras.layers.Dense(dataset.num_classes),
     ])
 

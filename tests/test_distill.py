@@ -15,17 +15,10 @@ from pipeline.keras import keras, seed_everything, tf
 
 def build_teacher_cnn(dataset, softmax: bool = False):
     """Wider than the tiny student; optionally ending in softmax like many saved models."""
-    layers = [
-        keras.layers.InputLayer(input_shape=dataset.x_train.shape[1:]),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(dataset.num_classes),
-    ]
+    model = build_tiny_cnn(dataset, filters=16, units=32)
     if softmax:
-        layers.append(keras.layers.Softmax())
-    return keras.Sequential(layers)
+        model.add(keras.layers.Softmax())
+    return model
 
 
 @pytest.fixture(scope="module")
