@@ -55,6 +55,10 @@ bench: $(STAMP)
 bench-throughput: $(STAMP)
 	$(PY) -m benchmarks.eval_throughput --model=$(MODEL) --out=$(OUT) $(ARGS)
 
+# Host latency of each layer of OUT's float baseline, float vs int8: where int8 pays off.
+bench-layers: $(STAMP)
+	$(PY) -m benchmarks.layer_latency --model=$(MODEL) --out=$(OUT) $(ARGS)
+
 # Headless Chromium for tests/test_report_html.py. Never fails: without apt-get (or root)
 # it says so and the browser test skips with the same reason.
 browser-deps:
@@ -67,7 +71,7 @@ browser-deps:
 	    || echo "browser-deps: could not install chromium; the browser test will be skipped"; \
 	fi
 
-.PHONY: bench bench-throughput browser-deps
+.PHONY: bench bench-throughput bench-layers browser-deps
 
 # Issue 3 item 5: does the last tflite-runtime release (2.14, boards that never moved to
 # LiteRT) load TFLITE and agree with LiteRT? Default: this model's int8 output.

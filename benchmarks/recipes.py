@@ -28,7 +28,7 @@ import numpy as np
 from absl import app, flags
 
 import pipeline.__main__ as cli  # The pipeline's own flags, so any of them passes through.
-from pipeline import compute, runtime, validate
+from pipeline import compute, latency, runtime, validate
 from pipeline.data import Dataset, calibration_samples
 from pipeline.recipe import Recipe
 from pipeline.report import markdown_table, text_table
@@ -86,43 +86,6 @@ def plain_qat(baseline, dataset: Dataset, recipe: Recipe) -> bytes:
                                                           recipe.seed))
 
 
-def interleaved_latency(models: dict[str, bytes], sample: np.ndarray, *, seconds: float,
-                        block: int = 20, warmup: int = 20, min_runs: int = 100) -> dict:
-    """Batch-1, 1-thread invoke times of several models, measured round-robin.
-
-    Blocks of `block` invokes per model in turn, the order rotating every round, until
-    `seconds` have passed: a slow spell of the machine lands on every model, not on one.
-    """
-    interpreters = {}
-    for name, model in models.items():
-        interpreter = runtime.make_interpreter(model, num_threads=1)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-        interpreter.set_tensor(inp["index"], runtime.quantize_input(sample[None], inp))
-        for _ in range(warmup):
-            interpreter.invoke()
-        interpreters[name] = interpreter
-    times = {name: [] for name in models}
-    names = list(models)
-    deadline, round_ = time.perf_counter() + seconds, 0
-    while time.perf_counter() < deadline or min(map(len, times.values())) < min_runs:
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            interpreter, samples = interpreters[name], times[name]
-            for _ in range(block):
-                start = time.perf_counter()
-                interpreter.invoke()
-                samples.append(time.perf_counter() - start)
-        round_ += 1
-    result = {}
-    for name, samples in times.items():
-        ms = np.asarray(samples) * 1e3
-        result[name] = {"median": round(float(np.median(ms)), 5),
-                        "p90": round(float(np.percentile(ms, 90)), 5), "runs": len(samples),
-                        "threads": 1}
-    return result
-
-
 def describe(model: bytes, dataset: Dataset, batch_size: int) -> dict:
     """What every row reports about one `.tflite`, measured by the pipeline's own functions."""
     return {"accuracy": validate.accuracy(model, dataset, batch_size), **validate.sizes(model),
@@ -167,7 +130,7 @@ def run_benchmark(entry, recipe: Recipe, dataset: Dataset, work_dir: str,
         start = time.perf_counter()
         models[name] = builders[name](baseline)
         wall[name] = time.perf_counter() - start
-    latencies = interleaved_latency(models, dataset.x_test[0], seconds=latency_seconds)
+    latencies = latency.interleaved(models, dataset.x_test[0], seconds=latency_seconds)
     rows = [{"recipe": name, "description": DESCRIPTIONS[name],
              **describe(model, dataset, recipe.eval_batch_size),
              "latency_ms": latencies[name], "wall_s": round(wall[name], 2)}

@@ -70,11 +70,11 @@ def test_results_files_and_table(bench, tmp_path):
 
 
 def test_interleaved_latency_times_every_model(bench):
-    from benchmarks import recipes
+    from pipeline import latency
     results, work = bench
     model = open(os.path.join(work, "model_int8.tflite"), "rb").read()
     x = np.zeros((8, 8, 1), np.float32)
-    times = recipes.interleaved_latency({"a": model, "b": model}, x, seconds=0.05, block=5,
+    times = latency.interleaved({"a": model, "b": model}, x, seconds=0.05, block=5,
                                         min_runs=30)
     assert times["a"]["runs"] == times["b"]["runs"] >= 30  # Whole rounds: equal counts.
 
@@ -89,3 +89,55 @@ def test_throughput_rows(bench, quadrants):
         ("model_float.tflite", 1), ("model_float.tflite", 2)]
     assert all(r["same_predictions"] and r["batched_images_per_s"] > 0 for r in rows)
     assert "batched/naive" in eval_throughput.table(rows)
+
+
+@pytest.fixture(scope="module")
+def layer_entries(trained_tiny, quadrants):
+    from benchmarks import layer_latency
+    return layer_latency.layer_files(trained_tiny[0], quadrants.x_train[:64])
+
+
+def test_layer_files_copy_each_layer_alone(layer_entries, trained_tiny, quadrants):
+    from pipeline import compute, runtime, validate
+    from pipeline.keras import keras
+    model = trained_tiny[0]
+    assert [e["kind"] for e in layer_entries] == [
+        "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+    assert sum(e["macs"] for e in layer_entries) == compute.keras_cost(model)["macs"] > 0
+    # The one-layer float file computes what that layer computes inside the model.
+    dense = model.layers[-2]
+    inside = keras.Model(model.inputs, [dense.input, dense.output]).predict(
+        quadrants.x_test[:8], verbose=0)
+    alone = runtime.predict(layer_entries[3]["float"], inside[0], batch_size=1)
+    np.testing.assert_allclose(alone, inside[1], rtol=1e-4, atol=1e-5)
+    for e in layer_entries:
+        assert validate.io_dtypes(e["int8"])["input_dtype"] == "int8"
+        assert e["sample"].shape == tuple(model.layers[layer_entries.index(e)].input_shape[1:])
+
+
+def test_layer_latency_rows_add_up(layer_entries, bench):
+    from benchmarks import layer_latency
+    _, work = bench
+    files = layer_latency.read_pipeline_files(work)
+    assert set(files) == {"float", "int8"}
+    rows = layer_latency.measure(layer_entries, files, np.zeros((8, 8, 1), np.float32),
+                                 seconds=0.05)
+    names = [r["layer"] for r in rows]
+    assert names[-3:] == ["sum of layers", layer_latency.FIXED_COST, layer_latency.WHOLE_MODEL]
+    layers, total = rows[:-3], rows[-3]
+    assert total["float_us"] == pytest.approx(sum(r["float_us"] for r in layers), abs=0.01)
+    assert total["int8_us"] == pytest.approx(sum(r["int8_us"] for r in layers), abs=0.01)
+    assert all(r["float_us"] > 0 and r["int8_us"] > 0 for r in rows)
+    assert all(r["int8_speedup"] == pytest.approx(r["float_us"] / r["int8_us"], rel=0.01)
+               for r in rows)
+    assert layer_latency.read_pipeline_files(os.path.dirname(work)) == {}
+
+
+def test_layer_latency_refuses_a_branching_model():
+    from benchmarks import layer_latency
+    from pipeline.keras import keras
+    inp = keras.Input((8,))
+    h = keras.layers.Dense(8, name="d1")(inp)
+    out = keras.layers.Add(name="skip")([h, inp])
+    with pytest.raises(ValueError, match="branches at layer 'skip' \\(2 input"):
+        layer_latency.chain_layers(keras.Model(inp, out, name="res"))
