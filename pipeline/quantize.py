@@ -1,28 +1,24 @@
 """`quantize`: baseline [-> teacher -> distill] -> prune -> QAT -> float + int8 `.tflite`
 -> validation -> report.
 
-Every stage is resumable: its outputs and a record with the hash of the configuration that
-produced them land in the output folder, and a rerun reuses each stage whose hash still
-matches. Hashes chain (each includes its upstream stage's), so a changed flag re-runs that
-stage and everything after it. Outputs load lazily: a rerun that only changes validation
-settings never loads a Keras model.
+Every stage is resumable (see `staged`): this module says which stages exist, what each
+depends on and in what order they run. Outputs load lazily: a rerun that only changes
+validation settings never loads a Keras model.
 """
 import functools
-import hashlib
 import os
 
 import numpy as np
 
-from pipeline import (artifacts, checks, debugger, distill_report, interrupt, modes, progress,
-                      provenance, report as report_lib, report_html, runtime, selective,
-                      variants)
+from pipeline import (artifacts, checks, debugger, distill_report, modes, progress, provenance,
+                      report as report_lib, report_html, runtime, selective, variants)
 from pipeline.data import Dataset, calibration_samples
 from pipeline.distill import Teacher, build_teacher, check_compatible, teacher_recipe
-from pipeline.errors import PipelineError
-from pipeline.keras import keras, seed_everything
+from pipeline.keras import keras
 from pipeline.lock import folder_lock
 from pipeline.recipe import Recipe
-from pipeline.resume import StageRecords, data_fingerprint, sha256_bytes
+from pipeline.resume import sha256_bytes
+from pipeline.staged import StagedRun
 from pipeline.stages import convert, prune, qat, train
 
 FLOAT_FILE = "model_float.tflite"
@@ -41,84 +37,22 @@ QAT_FIELDS = ("qat", "batch_size", "qat_epochs", "qat_learning_rate", "seed")
 DISTILL_FIELDS = (*TRAIN_FIELDS, "distill_alpha", "distill_temperature")
 # Added to the pruning and QAT hashes when those stages learn from the teacher too.
 THROUGH_FIELDS = ("distill_alpha", "distill_temperature", "distill_through_compression")
-CONVERT_FIELDS = ("calibration_samples", "seed")
 VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
                    "latency_warmup_runs")
 DEBUG_FIELDS = ("calibration_samples", "debug_samples", "seed")
 SELECTIVE_FIELDS = ("calibration_samples", "accuracy_budget", "max_float_layers", "seed",
                     *VALIDATE_FIELDS)
-# Bump when what a stage records changes shape: records of older runs then stop matching.
-RECORDS_VERSION = 2
 LAYER_ERRORS_FILE = "layer_errors.csv"
 MIXED_FILE = "model_int8_mixed.tflite"
 
 
-class QuantizeRun:
+class QuantizeRun(StagedRun):
     """One pipeline run over an output folder; each stage method runs or reuses its stage."""
 
     def __init__(self, entry, recipe: Recipe, out_dir: str, dataset: Dataset, teacher=None):
-        self.entry, self.recipe, self.out_dir, self.dataset = entry, recipe, out_dir, dataset
+        super().__init__(entry, recipe, out_dir, dataset)
         # `teacher`: a zoo entry (or the user's model file) to distil the student from.
         self.teacher_entry = teacher
-        self.records = StageRecords(out_dir)
-        self.metrics: dict[str, dict] = {}
-        self.status: dict[str, str] = {}
-        self.timings: dict[str, float] = {}
-        self.data_hash = data_fingerprint(dataset)
-
-    def path(self, name: str) -> str:
-        return os.path.join(self.out_dir, name)
-
-    def stage_hash(self, stage: str, fields: tuple, upstream: str | None,
-                   entry=None, recipe: Recipe | None = None) -> str:
-        """Hash of a stage's configuration: its recipe fields, upstream stage, model, data."""
-        entry, recipe = entry or self.entry, recipe or self.recipe
-        return recipe.hash(fields, extra={"stage": stage, "upstream": upstream,
-                                          "records": RECORDS_VERSION, "model": entry.name,
-                                          "model_file": entry.fingerprint,
-                                          "data": self.data_hash})
-
-    def _stage(self, stage: str, config_hash: str, compute, files,
-               upstream=lambda: None) -> bool:
-        """Runs `compute(upstream()) -> metrics` unless a record for `config_hash` exists.
-
-        Returns True when reused. `compute` writes `files` (a list, or a callable giving it
-        once `compute` has run) itself, atomically. `upstream`
-        is resolved before this stage's banner and clock start, so stages it has to run
-        (or load) are reported and timed as their own.
-        """
-        interrupt.check()
-        record = self.records.lookup(stage, config_hash, () if callable(files) else files)
-        if record is not None:
-            progress.say(f"[{stage}] reused from {self.out_dir} (configuration {config_hash})")
-            self.metrics[stage], self.status[stage] = record["metrics"], "reused"
-            return True
-        source = upstream()
-        self.records.invalidate(stage)
-        with progress.stage(stage, self.timings):
-            self.metrics[stage] = compute(source)
-        self.records.store(stage, config_hash, self.metrics[stage],
-                           files() if callable(files) else files)
-        self.status[stage] = "ran"
-        return False
-
-    def _trained(self, stage: str, config_hash: str, file_name: str, fit,
-                 upstream=lambda: None) -> object | None:
-        """Runs a training stage unless reused; the new model, or None when reused.
-
-        `fit(upstream model) -> (model, metrics)`; the model is saved to `file_name`.
-        """
-        result = {}
-
-        def compute(source):
-            seed_everything(self.recipe.seed)  # Per stage, so a resumed run trains alike.
-            result["model"], metrics = fit(source)
-            save = artifacts.save_weights if file_name.endswith(".h5") else artifacts.save_keras
-            save(result["model"], self.path(file_name))
-            return metrics
-
-        self._stage(stage, config_hash, compute, [file_name], upstream)
-        return result.get("model")
 
     # Stage outcomes (cheap when reused: no model is loaded) and the models behind them.
 
@@ -162,14 +96,14 @@ class QuantizeRun:
 
     @functools.cached_property
     def train_outcome(self):
-        return self._trained("train", self.train_hash, BASELINE_FILE,
+        return self.train_stage("train", self.train_hash, BASELINE_FILE,
                              lambda _: train.baseline(self.entry.make(self.dataset, self.recipe), self.dataset,
                                                       self.recipe, self.entry.pretrained))
 
     @functools.cached_property
     def teacher_outcome(self):
         entry, recipe = self.teacher_entry, self.teacher_recipe
-        return self._trained("teacher", self.teacher_hash, TEACHER_FILE,
+        return self.train_stage("teacher", self.teacher_hash, TEACHER_FILE,
                              lambda _: train.baseline(entry.make(self.dataset, recipe),
                                                       self.dataset, recipe, entry.pretrained))
 
@@ -182,7 +116,7 @@ class QuantizeRun:
             return model, {**metrics, "alpha": self.recipe.distill_alpha,
                            "temperature": self.recipe.distill_temperature}
 
-        return self._trained("distill", self.distill_hash, DISTILLED_FILE, fit,
+        return self.train_stage("distill", self.distill_hash, DISTILLED_FILE, fit,
                              lambda: self.teacher)
 
     def as_teacher(self, model) -> Teacher:
@@ -197,14 +131,14 @@ class QuantizeRun:
 
     @functools.cached_property
     def prune_outcome(self):
-        return self._trained("prune", self.prune_hash, PRUNED_FILE,
+        return self.train_stage("prune", self.prune_hash, PRUNED_FILE,
                              lambda base: prune.prune(base, self.dataset, self.recipe,
                                                       self.compression_teacher),
                              lambda: self.reference)
 
     @functools.cached_property
     def qat_outcome(self):
-        return self._trained("qat", self.qat_hash, QAT_WEIGHTS_FILE,
+        return self.train_stage("qat", self.qat_hash, QAT_WEIGHTS_FILE,
                              lambda pruned: qat.qat(pruned, self.dataset, self.recipe,
                                                     teacher=self.compression_teacher),
                              lambda: self.pruned)
@@ -244,21 +178,6 @@ class QuantizeRun:
 
     # .tflite files: bytes, converted or read back.
 
-    def tflite_file(self, name: str, file_name: str, upstream_hash: str, make, upstream,
-                    calibrated: bool) -> bytes:
-        """Stage `convert_<name>`: `make(keras model) -> bytes` written to `file_name` unless
-        reused; the file's bytes either way. `calibrated` files also depend on the
-        calibration settings."""
-        def compute(model):
-            artifacts.write_bytes(self.path(file_name), make(model))
-            return {}
-
-        stage = f"convert_{name}"
-        config_hash = self.stage_hash(stage, CONVERT_FIELDS if calibrated else (), upstream_hash)
-        self._stage(stage, config_hash, compute, [file_name], upstream)
-        with open(self.path(file_name), "rb") as f:
-            return f.read()
-
     @functools.cached_property
     def calibration(self) -> np.ndarray:
         return calibration_samples(self.dataset, self.recipe.calibration_samples, self.recipe.seed)
@@ -282,7 +201,7 @@ class QuantizeRun:
                 path: str | None = None) -> dict:
         stage = f"validate_{name}"
         config_hash = self.stage_hash(stage, VALIDATE_FIELDS, sha256_bytes(model))
-        self._stage(stage, config_hash, lambda _: variants.describe(
+        self.run_stage(stage, config_hash, lambda _: variants.describe(
             name, model, self.dataset, self.recipe, integer_only, note), [])
         return {**self.metrics[stage], "path": path or f"model_{name}.tflite"}
 
@@ -296,7 +215,7 @@ class QuantizeRun:
             debugger.write_csv(self.path(LAYER_ERRORS_FILE), rows)
             return {"layers": rows}
 
-        self._stage("debug", self.stage_hash("debug", DEBUG_FIELDS, self.prune_hash), compute,
+        self.run_stage("debug", self.stage_hash("debug", DEBUG_FIELDS, self.prune_hash), compute,
                     [LAYER_ERRORS_FILE], lambda: self.pruned)
         return self.metrics["debug"]["layers"]
 
@@ -321,7 +240,7 @@ class QuantizeRun:
                 artifacts.write_bytes(self.path(MIXED_FILE), last["model"])
             return {"status": "int8_mixed" if result["met"] else "budget_missed", **result}
 
-        self._stage("selective", self.stage_hash("selective", SELECTIVE_FIELDS, self.prune_hash),
+        self.run_stage("selective", self.stage_hash("selective", SELECTIVE_FIELDS, self.prune_hash),
                     compute, lambda: [MIXED_FILE] if self.metrics["selective"]["met"] else [],
                     lambda: self.pruned)
         return self.metrics["selective"]
