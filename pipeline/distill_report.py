@@ -17,27 +17,36 @@ FIGURES = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
 def _validated(run, name: str, file_name: str, upstream_hash: str, make, model, integer_only):
     """`make(model) -> bytes` written to `file_name` (or reused), validated as variant `name`."""
     data = run.tflite_file(name, file_name, upstream_hash, make, model, calibrated=integer_only)
-    variant = run.variant(name, data, integer_only=integer_only, path=file_name)
-    return {k: variant[k] for k in FIGURES} | {"sha256": sha256_bytes(data)}
+    return {**run.variant(name, data, integer_only=integer_only, path=file_name),
+            "sha256": sha256_bytes(data)}
 
 
-def section(run, built: list[dict]) -> dict:
-    """report["distillation"]; `built` is the run's variants (float and int8 first)."""
+def variants(run) -> list[dict]:
+    """The teacher's float and calibrated int8 files and, with `distill_baseline`, the
+    student trained without the teacher, each converted and validated (latency comes later,
+    timed with the run's other files)."""
+    built = [_validated(run, "teacher_float", TEACHER_FLOAT_FILE, run.teacher_hash,
+                        convert.to_float, lambda: run.teacher, False),
+             _validated(run, "teacher_int8", TEACHER_INT8_FILE, run.teacher_hash,
+                        lambda m: convert.to_int8(m, run.calibration), lambda: run.teacher, True)]
+    if run.recipe.distill_baseline:
+        built.append(_validated(run, "scratch_float", SCRATCH_FLOAT_FILE, run.train_hash,
+                                convert.to_float, lambda: run.baseline, False))
+    return built
+
+
+def section(run, built: list[dict], distilled: list[dict]) -> dict:
+    """report["distillation"]; `built` is the run's variants (float and int8 first),
+    `distilled` what `variants` returned."""
     recipe = run.recipe
-    teacher = {
-        "name": run.teacher_entry.name,
-        "keras_accuracy": run.metrics["teacher"]["accuracy"],
-        "float": _validated(run, "teacher_float", TEACHER_FLOAT_FILE, run.teacher_hash,
-                            convert.to_float, lambda: run.teacher, False),
-        "int8": _validated(run, "teacher_int8", TEACHER_INT8_FILE, run.teacher_hash,
-                           lambda m: convert.to_int8(m, run.calibration),
-                           lambda: run.teacher, True),
-    }
+    files = {v["name"]: {k: v[k] for k in (*FIGURES, "sha256")} for v in distilled}
+    teacher = {"name": run.teacher_entry.name,
+               "keras_accuracy": run.metrics["teacher"]["accuracy"],
+               "float": files["teacher_float"], "int8": files["teacher_int8"]}
     scratch = None
     if recipe.distill_baseline:
         scratch = {"keras_accuracy": run.metrics["train"]["accuracy"],
-                   "float": _validated(run, "scratch_float", SCRATCH_FLOAT_FILE, run.train_hash,
-                                       convert.to_float, lambda: run.baseline, False)}
+                   "float": files["scratch_float"]}
     distilled = {"keras_accuracy": run.metrics["distill"]["accuracy"],
                  "float": {k: built[0][k] for k in FIGURES},
                  "int8": {k: built[1][k] for k in FIGURES}}

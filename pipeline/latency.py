@@ -26,8 +26,8 @@ def measure(model: bytes, sample: np.ndarray, *, num_threads: int = 1, warmup_ru
         interpreter.invoke()
         times.append(time.perf_counter() - start)
     ms = np.asarray(times) * 1e3
-    return {"median": round(float(np.median(ms)), 4), "p90": round(float(np.percentile(ms, 90)), 4),
-            "mean": round(float(ms.mean()), 4), "runs": len(times), "threads": num_threads}
+    return {"median": round(float(np.median(ms)), 5), "p90": round(float(np.percentile(ms, 90)), 5),
+            "mean": round(float(ms.mean()), 5), "runs": len(times), "threads": num_threads}
 
 
 def interleaved(models: dict[str, bytes], sample, *, seconds: float, block: int = 20,
@@ -64,6 +64,7 @@ def interleaved(models: dict[str, bytes], sample, *, seconds: float, block: int 
     for name, samples in times.items():
         ms = np.asarray(samples) * 1e3
         result[name] = {"median": round(float(np.median(ms)), 5),
-                        "p90": round(float(np.percentile(ms, 90)), 5), "runs": len(samples),
-                        "threads": 1}
+                        "p90": round(float(np.percentile(ms, 90)), 5),
+                        "mean": round(float(ms.mean()), 5), "runs": len(samples), "threads": 1,
+                        "interleaved": len(models)}
     return result

@@ -37,11 +37,11 @@ QAT_FIELDS = ("qat", "batch_size", "qat_epochs", "qat_learning_rate", "seed")
 DISTILL_FIELDS = (*TRAIN_FIELDS, "distill_alpha", "distill_temperature")
 # Added to the pruning and QAT hashes when those stages learn from the teacher too.
 THROUGH_FIELDS = ("distill_alpha", "distill_temperature", "distill_through_compression")
-VALIDATE_FIELDS = ("eval_batch_size", "latency_min_runs", "latency_min_seconds",
-                   "latency_warmup_runs")
+VALIDATE_FIELDS = ("eval_batch_size",)
+LATENCY_FIELDS = ("latency_min_runs", "latency_min_seconds", "latency_warmup_runs")
 DEBUG_FIELDS = ("calibration_samples", "debug_samples", "seed")
 SELECTIVE_FIELDS = ("calibration_samples", "accuracy_budget", "max_float_layers", "seed",
-                    *VALIDATE_FIELDS)
+                    *VALIDATE_FIELDS, *LATENCY_FIELDS)
 LAYER_ERRORS_FILE = "layer_errors.csv"
 MIXED_FILE = "model_int8_mixed.tflite"
 
@@ -286,8 +286,26 @@ class QuantizeRun(StagedRun):
                "and were calibrated at conversion")
         return {"path": metrics.get("path", "full"), "why": why, "float_layers": float_layers}
 
+    def time_together(self, validated: list[dict]) -> None:
+        """Stage `latency`: every validated file timed interleaved in one process; each
+        variant's `latency_ms` is set from it. Reused while no file and no latency setting
+        changed."""
+        models = {}
+        for v in validated:
+            with open(self.path(v["path"]), "rb") as f:
+                models[v["name"]] = f.read()
+        files = sha256_bytes(repr(sorted((name, sha256_bytes(m)) for name, m in models.items()))
+                             .encode())
+        self.run_stage("latency", self.stage_hash("latency", LATENCY_FIELDS, files),
+                       lambda _: variants.time_together(models, self.dataset.x_test[0],
+                                                        self.recipe), [])
+        for v in validated:
+            v["latency_ms"] = self.metrics["latency"][v["name"]]
+
     def report(self) -> dict:
         built, fallback = self.build_variants()
+        distilled = distill_report.variants(self) if self.teacher_entry is not None else []
+        self.time_together(built + distilled)
         keras_float = self.metrics[self.reference_stage]["accuracy"]
         for v in built:
             v["vs_float"] = variants.compare(built[0], v, keras_float)
@@ -296,7 +314,8 @@ class QuantizeRun(StagedRun):
                    "teacher": seconds.get("teacher", 0.0), "distill": seconds.get("distill", 0.0),
                    "qat": seconds.get("qat", 0.0),
                    "convert": sum(v for k, v in seconds.items() if k.startswith("convert_")),
-                   "validate": sum(v for k, v in seconds.items() if k.startswith("validate_")),
+                   "validate": sum(v for k, v in seconds.items()
+                                   if k.startswith("validate_") or k == "latency"),
                    "debug": seconds.get("debug", 0.0) + seconds.get("selective", 0.0)}
         return {
             "model": self.entry.name,
@@ -313,14 +332,14 @@ class QuantizeRun(StagedRun):
             "variants": built,
             "comparison": built[1]["vs_float"],
             "distillation": (None if self.teacher_entry is None
-                             else distill_report.section(self, built)),
+                             else distill_report.section(self, built, distilled)),
             "layer_errors": self.layer_errors,
             "selective": {"budget_points": self.recipe.accuracy_budget, **fallback},
             "timings_s": timings,
             "stages": dict(self.status),
             "skipped_stages": [s for s, v in self.status.items() if v == "reused"],
             **provenance.describe(self.recipe, self.entry.name, self.data_hash, self.out_dir,
-                                  [v["path"] for v in built]),
+                                  [v["path"] for v in built + distilled]),
         }
 
 

@@ -38,7 +38,7 @@ def headline(report: dict) -> list[str]:
         c = v.get("vs_float") or report["comparison"]
         lines.append(
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
-            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread), "
+            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved), "
             f"top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
     selective = report.get("selective", {})
     if selective.get("status") == "budget_missed":

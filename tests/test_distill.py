@@ -160,6 +160,10 @@ def test_distilled_student_is_pruned_quantized_and_converted(distill_run):
                  "model_int8.tflite", "teacher.keras", "distilled.keras", "baseline.keras"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     assert d["teacher"]["int8"]["bytes"] > d["distilled"]["int8"]["bytes"]
+    # The teacher's and the scratch student's files are timed with the run's own two.
+    timed = [d["teacher"]["float"], d["teacher"]["int8"], d["scratch"]["float"], int8]
+    assert all(f["latency_ms"]["interleaved"] == 5 for f in timed)
+    assert set(report["artifacts"]) >= {"teacher_int8.tflite", "scratch_float.tflite"}
     assert d["gzip_ratio_vs_teacher_int8"] == pytest.approx(
         d["teacher"]["int8"]["gzip_bytes"] / int8["gzip_bytes"])
     assert d["gain_points"] == pytest.approx(

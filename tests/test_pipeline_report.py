@@ -32,6 +32,7 @@ def test_report_json_schema(tiny_run):
                 "input_dtype"} <= set(v)
         assert os.path.getsize(os.path.join(out, v["path"])) == v["bytes"]
         assert v["latency_ms"]["threads"] == 1
+        assert v["latency_ms"]["interleaved"] == 2  # Float and int8 timed together.
         assert 0 < v["latency_ms"]["median"] <= v["latency_ms"]["p90"]
     for v in variants.values():
         confusion = v["confusion_matrix"]
@@ -76,13 +77,25 @@ def test_rerun_with_a_changed_qat_flag_reuses_train_and_prune(tiny_entry, run_co
     assert retrained["skipped_stages"] == [] and retrained["timings_s"]["train"] > 0
 
 
+def test_changed_latency_setting_retimes_without_revalidating(tiny_entry, run_copy):
+    first, out = run_copy
+    progress.set_quiet(True)
+    recipe = tiny_entry.recipe.replace(latency_min_runs=tiny_entry.recipe.latency_min_runs + 40)
+    again = quantize.run(tiny_entry, recipe, out)
+    assert again["stages"]["latency"] == "ran"
+    assert again["stages"]["validate_float"] == again["stages"]["validate_int8"] == "reused"
+    runs = [v["latency_ms"]["runs"] for v in again["variants"]]
+    assert runs[0] == runs[1] >= recipe.latency_min_runs  # Whole interleaved rounds.
+    assert [v["accuracy"] for v in again["variants"]] == [v["accuracy"] for v in first["variants"]]
+
+
 def test_identical_rerun_skips_every_stage(tiny_entry, run_copy):
     first, out = run_copy
     progress.set_quiet(True)
     again = quantize.run(tiny_entry, tiny_entry.recipe, out)
     assert set(again["skipped_stages"]) == set(first["stages"]) >= {
         "train", "prune", "qat", "convert_float", "convert_int8", "validate_float",
-        "validate_int8", "debug"}
+        "validate_int8", "latency", "debug"}
     assert again["artifacts"] == first["artifacts"]
     assert again["variants"] == first["variants"]
 
