@@ -11,6 +11,8 @@ produce at that layer's input), and every file is timed interleaved in one proce
 with the pipeline's own float and int8 files and a one-op model whose time is the fixed cost
 of an `invoke()` call. Per-layer int8 files are calibrated PTQ of the baseline, not the
 pruned QAT weights: the dense int8 kernels take the same time whatever the weight values.
+A layer the converter folds into its neighbour in the whole model (batch norm, an activation)
+is an op of its own here, so the sum of layers can exceed the whole model's time.
 Results: `benchmarks/results/<model>-layers-<date>.json` and `.md`.
 """
 import datetime
@@ -102,7 +104,8 @@ def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
     times = latency.interleaved(models, samples, seconds=seconds)
     us = {name: 1000 * t["median"] for name, t in times.items()}
     rows = [_row(e["layer"], e["kind"], e["output_shape"], e["macs"], us[f"{e['layer']}/float"],
-                 us[f"{e['layer']}/int8"], " ".join(o["op"] for o in validate.ops(e["int8"])))
+                 us[f"{e['layer']}/int8"],
+                 " ".join(o["op"] for o in validate.ops(e["int8"])) or "(none)")
             for e in entries]
     total_macs = sum(e["macs"] for e in entries)
     rows.append(_row("sum of layers", "", None, total_macs,
