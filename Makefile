@@ -53,11 +53,11 @@ bench: $(STAMP)
 
 # Batched vs one-image-per-invoke validation throughput on OUT's .tflite files.
 bench-throughput: $(STAMP)
-	$(PY) -m benchmarks.eval_throughput --model=$(MODEL) --out=$(OUT) $(ARGS)
+	$(PY) -m benchmarks.eval_throughput --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
 
 # Host latency of each layer of OUT's float baseline, float vs int8: where int8 pays off.
 bench-layers: $(STAMP)
-	$(PY) -m benchmarks.layer_latency --model=$(MODEL) --out=$(OUT) $(ARGS)
+	$(PY) -m benchmarks.layer_latency --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
 
 # Headless Chromium for tests/test_report_html.py. Never fails: without apt-get (or root)
 # it says so and the browser test skips with the same reason.

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-import pipeline.__main__ as cli  # noqa: F401  --model, --out, --data_dir as in the pipeline.
+import pipeline.__main__ as cli  # --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("threads", ["1", "2"], "Interpreter thread counts to measure.")
@@ -88,7 +88,7 @@ def table(rows: list[dict]) -> str:
 def main(argv):
     del argv
     from models import registry
-    entry = registry.get(FLAGS.model)
+    entry = cli.resolve_entry(registry)  # A zoo name or the user's model file (+ --data).
     out = FLAGS.out or f"artifacts/{entry.name}"
     paths = {f: os.path.join(out, f) for f in FILES}
     missing = [p for p in paths.values() if not os.path.exists(p)]

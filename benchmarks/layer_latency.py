@@ -1,6 +1,7 @@
 """Where int8 pays off and where it does not: host latency of every layer, float vs int8.
 
     make bench-layers MODEL=mnist_cnn ARGS=--data_dir=../shared/data   (after make quantize)
+    make bench-layers MODEL=path/to/model.keras DATA=data.npz         (your own model)
     python -m benchmarks.layer_latency --model=mnist_cnn --out=artifacts/mnist_cnn \
         --data_dir=../shared/data
 
@@ -21,7 +22,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-import pipeline.__main__ as cli  # noqa: F401  --model, --out, --data_dir as in the pipeline.
+import pipeline.__main__ as cli  # --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("layer_latency_seconds", 20.0,
@@ -149,7 +150,7 @@ def main(argv):
     from pipeline.data import calibration_samples
     from pipeline.keras import keras
     from pipeline.report import markdown_table, text_table
-    entry = registry.get(FLAGS.model)
+    entry = cli.resolve_entry(registry)  # A zoo name or the user's model file (+ --data).
     out = FLAGS.out or f"artifacts/{entry.name}"
     baseline_path = os.path.join(out, "baseline.keras")
     if not os.path.exists(baseline_path):

@@ -32,6 +32,10 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# Below this int8-over-float speed-up the report points at the per-layer breakdown.
+SLOW_INT8_SPEEDUP = 1.2
+
+
 def headline(report: dict) -> list[str]:
     lines = []
     for v in report["variants"][1:]:
@@ -40,6 +44,10 @@ def headline(report: dict) -> list[str]:
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
             f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved), "
             f"top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
+    if report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
+        lines.append("int8 is hardly faster than float on this host: `make bench-layers` (same "
+                     "MODEL, OUT and data) times each layer alone in float and int8 to show "
+                     "which layers gain from int8 and which lose")
     selective = report.get("selective", {})
     if selective.get("status") == "budget_missed":
         lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET of {selective['budget_points']} points: "

@@ -144,3 +144,14 @@ def test_bad_data_fails_before_training_with_one_line(tiny_entry, tmp_path):
     wrong_labels = dataclasses.replace(make_quadrant_dataset(), y_test=np.full(128, 7))
     with pytest.raises(PipelineError, match="y_test has labels outside"):
         quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=wrong_labels)
+
+
+@pytest.mark.parametrize("speedup, hinted", [(1.05, True), (2.4, False)])
+def test_headline_points_at_the_layer_breakdown_when_int8_is_not_faster(speedup, hinted):
+    comparison = {"size_ratio": 3.5, "gzip_ratio": 10.0, "latency_speedup": speedup,
+                  "accuracy_delta_points": -0.1}
+    report = {"variants": [{"name": "float"}, {"name": "int8", "vs_float": comparison}],
+              "comparison": comparison, "selective": {"status": "int8_meets_budget"}}
+    lines = report_lib.headline(report)
+    assert lines[0].startswith(f"int8 vs float: 3.50x smaller (10.00x gzip), {speedup:.2f}x faster")
+    assert any("make bench-layers" in line for line in lines) == hinted
