@@ -141,3 +141,26 @@ def test_layer_latency_refuses_a_branching_model():
     out = keras.layers.Add(name="skip")([h, inp])
     with pytest.raises(ValueError, match="branches at layer 'skip' \\(2 input"):
         layer_latency.chain_layers(keras.Model(inp, out, name="res"))
+
+
+def test_layer_latency_cli_on_a_user_model_file(bench, quadrants, tmp_path):
+    import subprocess
+    import sys
+    from conftest import REPO
+    _, work = bench
+    data = tmp_path / "quadrants.npz"
+    np.savez(data, x_train=quadrants.x_train, y_train=quadrants.y_train,
+             x_test=quadrants.x_test, y_test=quadrants.y_test)
+    args = [sys.executable, "-m", "benchmarks.layer_latency",
+            f"--model={os.path.join(work, 'baseline.keras')}", f"--data={data}",
+            "--layer_latency_seconds=0.2", "--layer_calibration_samples=32",
+            f"--layers_dir={tmp_path}"]
+    done = subprocess.run([*args, f"--out={work}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.load(open(next(tmp_path.glob("baseline-layers-*.json"))))["rows"]
+    assert [r["layer"] for r in rows][-1] == "whole model (pipeline files)"
+    missing = subprocess.run([*args, f"--out={tmp_path / 'none'}"], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0
+    assert "baseline.keras: run `make quantize" in missing.stderr.strip().splitlines()[-1]
