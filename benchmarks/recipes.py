@@ -24,7 +24,6 @@ import platform
 import tempfile
 import time
 
-import numpy as np
 from absl import app, flags
 
 import pipeline.__main__ as cli  # The pipeline's own flags, so any of them passes through.
