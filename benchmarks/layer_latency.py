@@ -12,10 +12,11 @@ produce at that layer's input), and every file is timed interleaved in one proce
 with the pipeline's own float and int8 files and a one-op model whose time is the fixed cost
 of an `invoke()` call. Per-layer int8 files are calibrated PTQ of the baseline, not the
 pruned QAT weights: the dense int8 kernels take the same time whatever the weight values.
-A layer the converter folds into its neighbour in the whole model (batch norm, an activation)
-is an op of its own here, so the sum of layers can exceed the whole model's time.
+Layers are grouped as the converter fuses them (conv + batch norm + ReLU is one op), and a
+layer joining branches (a residual Add) is listed, not timed alone.
 Results: `benchmarks/results/<model>-layers-<date>.json` and `.md`.
 """
+import collections
 import datetime
 import os
 
@@ -34,35 +35,83 @@ flags.DEFINE_string("layers_dir", "benchmarks/results",
 
 FIXED_COST = "invoke() fixed cost"
 WHOLE_MODEL = "whole model (pipeline files)"
+SUM_OF_LAYERS = "sum of layers timed alone"
 PIPELINE_FILES = {"float": "model_float.tflite", "int8": "model_int8.tflite"}
 
 
-def chain_layers(model) -> list:
-    """The model's layers in order, if each takes exactly the previous one's output.
+# Heads the converter fuses a following batch norm or ReLU into (BN folds into weights only).
+ACTIVATION_HEADS = ("Conv2D", "DepthwiseConv2D", "Dense", "Add")
+BN_HEADS = ("Conv2D", "DepthwiseConv2D", "Dense")
 
-    A branch (a residual Add, a concatenation) has no per-layer latency that adds up, so it
-    is refused with the layer that breaks the chain.
+
+def fused_groups(model) -> list[list]:
+    """The model's layers grouped as the converter fuses them, in the model's order.
+
+    A BatchNormalization after a conv or dense layer folds into its weights and a ReLU (or
+    ReLU6) after a conv, dense or Add becomes its fused activation, when the head's output
+    feeds nothing else: timed alone, those would be ops the deployed file does not have. A
+    group led by a layer with several inputs (a residual Add, a Concatenate) is listed but
+    not timed alone. Each layer must be applied once: a layer shared between two places has
+    no single input to time it on.
     """
     from pipeline.keras import keras
     layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
-    previous = model.inputs[0] if len(model.inputs) == 1 else None
     for layer in layers:
-        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
-        if previous is None or len(inputs) != 1 or inputs[0] is not previous:
-            raise ValueError(f"per-layer latency needs a chain of layers; {model.name!r} branches "
-                             f"at layer {layer.name!r} ({len(inputs)} input(s))")
-        previous = layer.output
-    return layers
+        if len(layer.inbound_nodes) != 1:
+            raise ValueError(f"per-layer latency needs each layer applied once; {model.name!r} "
+                             f"applies {layer.name!r} {len(layer.inbound_nodes)} times")
+    consumers = collections.Counter(id(t) for l in layers for t in _inputs(l))
+    groups, open_groups = [], {}  # open_groups: id(group output tensor) -> group
+    for layer in layers:
+        inputs = _inputs(layer)
+        group = open_groups.pop(id(inputs[0]), None) if len(inputs) == 1 else None
+        if group is not None and consumers[id(inputs[0])] == 1 and _folds_into(layer, group):
+            group.append(layer)
+        else:
+            group = [layer]
+            groups.append(group)
+        open_groups[id(layer.output)] = group
+    return groups
 
 
-def single_layer_model(layer, input_shape: tuple):
-    """A copy of `layer` (same config and weights) alone on a batch-1 input."""
+def _inputs(layer) -> list:
+    return layer.input if isinstance(layer.input, list) else [layer.input]
+
+
+def _folds_into(layer, group: list) -> bool:
     from pipeline.keras import keras
-    clone = layer.__class__.from_config(layer.get_config())
-    inp = keras.Input(input_shape, batch_size=1)
-    out = clone(inp)
-    clone.set_weights(layer.get_weights())
-    return keras.Model(inp, out, name=f"only_{layer.name}")
+    head, kinds = group[0].__class__.__name__, [l.__class__.__name__ for l in group]
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return head in BN_HEADS and kinds[1:] == []
+    relu = (isinstance(layer, keras.layers.ReLU) and not layer.negative_slope
+            and not layer.threshold) or (isinstance(layer, keras.layers.Activation)
+                                         and layer.activation.__name__ in ("relu", "relu6"))
+    return relu and head in ACTIVATION_HEADS and "ReLU" not in kinds and "Activation" not in kinds
+
+
+def _flat(model):
+    """Nested sub-models (a Keras application inside a Sequential) replayed as top-level
+    layers, in a fresh graph of their own so that each layer is applied once."""
+    from pipeline import flatten
+    from pipeline.keras import keras
+    if not flatten.has_nested(model):
+        return model
+    flat = flatten.flatten_nested(model)
+    clone = keras.models.clone_model(flat)
+    clone.set_weights(flat.get_weights())
+    return clone
+
+
+def group_model(group: list, input_shapes: list[tuple]):
+    """Copies of the group's layers (same configs and weights) alone on batch-1 inputs."""
+    from pipeline.keras import keras
+    inputs = [keras.Input(shape, batch_size=1) for shape in input_shapes]
+    h = inputs if len(inputs) > 1 else inputs[0]
+    for layer in group:
+        clone = layer.__class__.from_config(layer.get_config())
+        h = clone(h)
+        clone.set_weights(layer.get_weights())
+    return keras.Model(inputs, h, name=f"only_{group[0].name}")
 
 
 def fixed_cost_model() -> bytes:
@@ -74,21 +123,29 @@ def fixed_cost_model() -> bytes:
 
 
 def layer_files(baseline, calibration: np.ndarray) -> list[dict]:
-    """Per chain layer: its float and int8 one-layer files, the sample to time them on, MACs."""
+    """Per fused group, in the model's order: MACs and output shape; for a group with one
+    input also its float and int8 files and the sample to time them on."""
     from pipeline import compute
     from pipeline.keras import keras
     from pipeline.stages import convert
-    layers = chain_layers(baseline)
-    inputs = keras.Model(baseline.inputs, [l.input for l in layers]).predict(
+    baseline = _flat(baseline)
+    groups = fused_groups(baseline)
+    timed = [g for g in groups if len(_inputs(g[0])) == 1]
+    inputs = keras.Model(baseline.inputs, [g[0].input for g in timed]).predict(
         calibration, batch_size=256, verbose=0)
-    inputs = inputs if isinstance(inputs, list) else [inputs]
+    inputs = dict(zip((g[0].name for g in timed), inputs if isinstance(inputs, list) else [inputs]))
     entries = []
-    for layer, x in zip(layers, inputs):
-        sub = single_layer_model(layer, x.shape[1:])
-        entries.append({"layer": layer.name, "kind": layer.__class__.__name__,
-                        "output_shape": [int(d) for d in sub.output_shape[1:]],
-                        "macs": compute.keras_cost(sub)["macs"], "sample": x[0],
-                        "float": convert.to_float(sub), "int8": convert.to_int8(sub, x)})
+    for group in groups:
+        shapes = [tuple(t.shape[1:]) for t in _inputs(group[0])]
+        sub = group_model(group, shapes)
+        entry = {"layer": " + ".join(l.name for l in group),
+                 "kind": " + ".join(l.__class__.__name__ for l in group),
+                 "output_shape": [int(d) for d in sub.output_shape[1:]],
+                 "macs": compute.keras_cost(sub)["macs"], "inputs": len(shapes)}
+        if len(shapes) == 1:
+            x = inputs[group[0].name]
+            entry.update(sample=x[0], float=convert.to_float(sub), int8=convert.to_int8(sub, x))
+        entries.append(entry)
     return entries
 
 
@@ -97,20 +154,27 @@ def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
     """Times every file interleaved; one row per layer, then the sum, fixed cost and whole model."""
     from pipeline import latency, validate
     models, samples = {FIXED_COST: fixed_cost_model()}, {FIXED_COST: np.zeros(1, np.float32)}
-    for e in entries:
+    timed = [e for e in entries if "float" in e]
+    for e in timed:
         for kind in ("float", "int8"):
             models[f"{e['layer']}/{kind}"], samples[f"{e['layer']}/{kind}"] = e[kind], e["sample"]
     for kind, model in pipeline_files.items():
         models[f"pipeline/{kind}"], samples[f"pipeline/{kind}"] = model, sample
     times = latency.interleaved(models, samples, seconds=seconds)
     us = {name: 1000 * t["median"] for name, t in times.items()}
-    rows = [_row(e["layer"], e["kind"], e["output_shape"], e["macs"], us[f"{e['layer']}/float"],
-                 us[f"{e['layer']}/int8"],
-                 " ".join(o["op"] for o in validate.ops(e["int8"])) or "(none)")
-            for e in entries]
+    rows = []
+    for e in entries:
+        if "float" not in e:
+            rows.append(_row(e["layer"], e["kind"], e["output_shape"], e["macs"], None, None,
+                             f"(joins {e['inputs']} inputs: not timed alone)"))
+            continue
+        ops = " ".join(o["op"] for o in validate.ops(e["int8"])) or "(none)"
+        rows.append(_row(e["layer"], e["kind"], e["output_shape"], e["macs"],
+                         us[f"{e['layer']}/float"], us[f"{e['layer']}/int8"], ops))
     total_macs = sum(e["macs"] for e in entries)
-    rows.append(_row("sum of layers", "", None, total_macs,
-                     sum(r["float_us"] for r in rows), sum(r["int8_us"] for r in rows), ""))
+    alone = [r for r in rows if r["float_us"] is not None]
+    rows.append(_row(SUM_OF_LAYERS, "", None, sum(r["macs"] for r in alone),
+                     sum(r["float_us"] for r in alone), sum(r["int8_us"] for r in alone), ""))
     rows.append(_row(FIXED_COST, "", None, 0, us[FIXED_COST], us[FIXED_COST], "RELU"))
     if pipeline_files:
         rows.append(_row(WHOLE_MODEL, "", None, total_macs,
@@ -119,17 +183,24 @@ def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
 
 
 def _row(layer, kind, shape, macs, float_us, int8_us, ops) -> dict:
+    timed = float_us is not None
     return {"layer": layer, "kind": kind, "output_shape": shape, "macs": int(macs),
-            "float_us": round(float_us, 3), "int8_us": round(int8_us, 3),
-            "int8_speedup": round(float_us / int8_us, 2), "int8_ops": ops}
+            "float_us": round(float_us, 3) if timed else None,
+            "int8_us": round(int8_us, 3) if timed else None,
+            "int8_speedup": round(float_us / int8_us, 2) if timed else None, "int8_ops": ops}
 
 
 def table_cells(rows: list[dict]) -> list[list[str]]:
     return [["layer", "kind", "output", "MACs", "float µs", "int8 µs", "int8 speed-up",
              "int8 ops"]] + [
         [r["layer"], r["kind"], "x".join(map(str, r["output_shape"])) if r["output_shape"] else "",
-         f"{r['macs']:,}", f"{r['float_us']:.2f}", f"{r['int8_us']:.2f}",
-         f"{r['int8_speedup']:.2f}x", r["int8_ops"]] for r in rows]
+         f"{r['macs']:,}", *_timing_cells(r), r["int8_ops"]] for r in rows]
+
+
+def _timing_cells(row: dict) -> list[str]:
+    if row["float_us"] is None:
+        return ["—", "—", "—"]
+    return [f"{row['float_us']:.2f}", f"{row['int8_us']:.2f}", f"{row['int8_speedup']:.2f}x"]
 
 
 def read_pipeline_files(out: str) -> dict:

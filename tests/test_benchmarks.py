@@ -123,7 +123,8 @@ def test_layer_latency_rows_add_up(layer_entries, bench):
     rows = layer_latency.measure(layer_entries, files, np.zeros((8, 8, 1), np.float32),
                                  seconds=0.05)
     names = [r["layer"] for r in rows]
-    assert names[-3:] == ["sum of layers", layer_latency.FIXED_COST, layer_latency.WHOLE_MODEL]
+    assert names[-3:] == [layer_latency.SUM_OF_LAYERS, layer_latency.FIXED_COST,
+                          layer_latency.WHOLE_MODEL]
     layers, total = rows[:-3], rows[-3]
     assert total["float_us"] == pytest.approx(sum(r["float_us"] for r in layers), abs=0.01)
     assert total["int8_us"] == pytest.approx(sum(r["int8_us"] for r in layers), abs=0.01)
@@ -133,14 +134,46 @@ def test_layer_latency_rows_add_up(layer_entries, bench):
     assert layer_latency.read_pipeline_files(os.path.dirname(work)) == {}
 
 
-def test_layer_latency_refuses_a_branching_model():
+def test_layers_are_grouped_as_the_converter_fuses_them(quadrants):
+    from benchmarks import layer_latency
+    from pipeline import runtime
+    from pipeline.keras import keras
+    inp = keras.Input((8, 8, 1))
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)
+    stem = keras.layers.BatchNormalization(name="bn")(stem)
+    stem = keras.layers.ReLU(name="r1")(stem)  # Feeds c2 and the Add: ends its group.
+    h = keras.layers.Conv2D(4, 3, padding="same", name="c2")(stem)
+    h = keras.layers.Add(name="add")([h, stem])
+    h = keras.layers.Activation("relu", name="r2")(h)
+    out = keras.layers.Dense(4, name="d")(keras.layers.Flatten(name="f")(h))
+    model = keras.Model(inp, out)
+    groups = layer_latency.fused_groups(model)
+    assert [[l.name for l in g] for g in groups] == [["c1", "bn", "r1"], ["c2"], ["add", "r2"],
+                                                     ["f"], ["d"]]
+    x = quadrants.x_train[:16]
+    entries = layer_latency.layer_files(model, x)
+    assert [e["layer"] for e in entries][0] == "c1 + bn + r1"
+    assert "float" not in entries[2] and entries[2]["inputs"] == 2  # The Add: listed only.
+    # The stem's float file computes what conv + BN + ReLU compute inside the model.
+    inside = keras.Model(inp, stem).predict(x[:4], verbose=0)
+    alone = runtime.predict(entries[0]["float"], x[:4], batch_size=1)
+    np.testing.assert_allclose(alone, inside, rtol=1e-4, atol=1e-4)
+    rows = layer_latency.measure(entries, {}, x[0], seconds=0.05)
+    assert rows[2]["float_us"] is None and "joins 2 inputs" in rows[2]["int8_ops"]
+    assert rows[0]["int8_ops"] == "CONV_2D"  # BN folded, ReLU fused: one op, as deployed.
+    total = next(r for r in rows if r["layer"] == layer_latency.SUM_OF_LAYERS)
+    assert total["float_us"] == pytest.approx(
+        sum(r["float_us"] for r in rows[:5] if r["float_us"] is not None), abs=0.01)
+
+
+def test_layer_latency_refuses_a_layer_applied_twice():
     from benchmarks import layer_latency
     from pipeline.keras import keras
     inp = keras.Input((8,))
-    h = keras.layers.Dense(8, name="d1")(inp)
-    out = keras.layers.Add(name="skip")([h, inp])
-    with pytest.raises(ValueError, match="branches at layer 'skip' \\(2 input"):
-        layer_latency.chain_layers(keras.Model(inp, out, name="res"))
+    shared = keras.layers.Dense(8, name="shared")
+    model = keras.Model(inp, shared(shared(inp)), name="twice")
+    with pytest.raises(ValueError, match="applies 'shared' 2 times"):
+        layer_latency.fused_groups(model)
 
 
 def test_layer_latency_cli_on_a_user_model_file(bench, quadrants, tmp_path):
