@@ -5,7 +5,6 @@ latency come from the `.tflite` files a user would ship, measured the same way. 
 also gets a calibrated post-training int8 file: that is what the student's int8 file is
 compared with (the teacher was not pruned or QAT'd in this run).
 """
-from pipeline.resume import sha256_bytes
 from pipeline.stages import convert
 
 TEACHER_FLOAT_FILE = "teacher_float.tflite"
@@ -17,8 +16,7 @@ FIGURES = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
 def _validated(run, name: str, file_name: str, upstream_hash: str, make, model, integer_only):
     """`make(model) -> bytes` written to `file_name` (or reused), validated as variant `name`."""
     data = run.tflite_file(name, file_name, upstream_hash, make, model, calibrated=integer_only)
-    return {**run.variant(name, data, integer_only=integer_only, path=file_name),
-            "sha256": sha256_bytes(data)}
+    return run.variant(name, data, integer_only=integer_only, path=file_name)
 
 
 def variants(run) -> list[dict]:
@@ -39,7 +37,7 @@ def section(run, built: list[dict], distilled: list[dict]) -> dict:
     """report["distillation"]; `built` is the run's variants (float and int8 first),
     `distilled` what `variants` returned."""
     recipe = run.recipe
-    files = {v["name"]: {k: v[k] for k in (*FIGURES, "sha256")} for v in distilled}
+    files = {v["name"]: {k: v[k] for k in FIGURES} for v in distilled}
     teacher = {"name": run.teacher_entry.name,
                "keras_accuracy": run.metrics["teacher"]["accuracy"],
                "float": files["teacher_float"], "int8": files["teacher_int8"]}

@@ -1,4 +1,5 @@
-"""Host latency of a `.tflite` file: batch 1, fixed threads, median and p90 of many invokes."""
+"""Host latency of `.tflite` files: batch 1, median and p90 of many invokes, several files
+interleaved so that a slow spell of the machine lands on all of them alike."""
 import time
 
 import numpy as np
@@ -13,34 +14,21 @@ def measure(model: bytes, sample: np.ndarray, *, num_threads: int = 1, warmup_ru
     The run count adapts to the model: a 50 µs model gets thousands of samples, a 50 ms one
     at least `min_runs`, so the median is stable in either case.
     """
-    interpreter = runtime.make_interpreter(model, num_threads)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], runtime.quantize_input(sample[None], inp))
-    for _ in range(warmup_runs):
-        interpreter.invoke()
-    times = []
-    deadline = time.perf_counter() + min_seconds
-    while len(times) < min_runs or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    ms = np.asarray(times) * 1e3
-    return {"median": round(float(np.median(ms)), 5), "p90": round(float(np.percentile(ms, 90)), 5),
-            "mean": round(float(ms.mean()), 5), "runs": len(times), "threads": num_threads}
+    return interleaved({"model": model}, sample, seconds=min_seconds, warmup=warmup_runs,
+                       min_runs=min_runs, num_threads=num_threads)["model"]
 
 
 def interleaved(models: dict[str, bytes], sample, *, seconds: float, block: int = 20,
-                warmup: int = 20, min_runs: int = 100) -> dict:
-    """Batch-1, 1-thread invoke times of several models, measured round-robin.
+                warmup: int = 20, min_runs: int = 100, num_threads: int = 1) -> dict:
+    """Batch-1 invoke times of several models, measured round-robin.
 
     Blocks of `block` invokes per model in turn, the order rotating every round, until
-    `seconds` have passed: a slow spell of the machine lands on every model, not on one.
-    `sample` is one input for all models, or a dict giving each model its own.
+    `seconds` have passed and every model has `min_runs`. `sample` is one input for all
+    models, or a dict giving each model its own.
     """
     interpreters = {}
     for name, model in models.items():
-        interpreter = runtime.make_interpreter(model, num_threads=1)
+        interpreter = runtime.make_interpreter(model, num_threads=num_threads)
         interpreter.allocate_tensors()
         inp = interpreter.get_input_details()[0]
         x = sample[name] if isinstance(sample, dict) else sample
@@ -65,6 +53,6 @@ def interleaved(models: dict[str, bytes], sample, *, seconds: float, block: int 
         ms = np.asarray(samples) * 1e3
         result[name] = {"median": round(float(np.median(ms)), 5),
                         "p90": round(float(np.percentile(ms, 90)), 5),
-                        "mean": round(float(ms.mean()), 5), "runs": len(samples), "threads": 1,
-                        "interleaved": len(models)}
+                        "mean": round(float(ms.mean()), 5), "runs": len(samples),
+                        "threads": num_threads, "interleaved": len(models)}
     return result

@@ -330,10 +330,6 @@ def _cli() -> None:
     app.run(main)
 
 
-if __name__ == "__main__":
-    _cli()
-
-
 def check_report(report: dict, out_dir: str) -> None:
     """Adds each variant's agreement between tflite-runtime 2.14 and LiteRT to the report.
 
@@ -349,3 +345,7 @@ def check_report(report: dict, out_dir: str) -> None:
                 result = {"agree": False, "error": str(e)}
         variant["legacy_runtime"] = {k: result.get(k) for k in (
             "runtime", "agree", "max_abs_diff", "unit", "samples", "argmax_agreement", "error")}
+
+
+if __name__ == "__main__":
+    _cli()

@@ -94,18 +94,20 @@ class QuantizeRun(StagedRun):
     def qat_hash(self) -> str:
         return self.stage_hash("qat", QAT_FIELDS + self.through_fields, self.prune_hash)
 
+    def _fit_baseline(self, entry, recipe: Recipe):
+        """`fit` of a baseline-like stage: `entry`'s model trained (or, pretrained, evaluated)."""
+        return lambda _: train.baseline(entry.make(self.dataset, recipe), self.dataset, recipe,
+                                        entry.pretrained)
+
     @functools.cached_property
     def train_outcome(self):
         return self.train_stage("train", self.train_hash, BASELINE_FILE,
-                             lambda _: train.baseline(self.entry.make(self.dataset, self.recipe), self.dataset,
-                                                      self.recipe, self.entry.pretrained))
+                                self._fit_baseline(self.entry, self.recipe))
 
     @functools.cached_property
     def teacher_outcome(self):
-        entry, recipe = self.teacher_entry, self.teacher_recipe
         return self.train_stage("teacher", self.teacher_hash, TEACHER_FILE,
-                             lambda _: train.baseline(entry.make(self.dataset, recipe),
-                                                      self.dataset, recipe, entry.pretrained))
+                                self._fit_baseline(self.teacher_entry, self.teacher_recipe))
 
     @functools.cached_property
     def distill_outcome(self):
@@ -117,7 +119,7 @@ class QuantizeRun(StagedRun):
                            "temperature": self.recipe.distill_temperature}
 
         return self.train_stage("distill", self.distill_hash, DISTILLED_FILE, fit,
-                             lambda: self.teacher)
+                                lambda: self.teacher)
 
     def as_teacher(self, model) -> Teacher:
         return Teacher(model, self.recipe.distill_alpha, self.recipe.distill_temperature)
@@ -132,16 +134,16 @@ class QuantizeRun(StagedRun):
     @functools.cached_property
     def prune_outcome(self):
         return self.train_stage("prune", self.prune_hash, PRUNED_FILE,
-                             lambda base: prune.prune(base, self.dataset, self.recipe,
-                                                      self.compression_teacher),
-                             lambda: self.reference)
+                                lambda base: prune.prune(base, self.dataset, self.recipe,
+                                                         self.compression_teacher),
+                                lambda: self.reference)
 
     @functools.cached_property
     def qat_outcome(self):
         return self.train_stage("qat", self.qat_hash, QAT_WEIGHTS_FILE,
-                             lambda pruned: qat.qat(pruned, self.dataset, self.recipe,
-                                                    teacher=self.compression_teacher),
-                             lambda: self.pruned)
+                                lambda pruned: qat.qat(pruned, self.dataset, self.recipe,
+                                                       teacher=self.compression_teacher),
+                                lambda: self.pruned)
 
     def _model(self, outcome: str, file_name: str):
         """A stage's model: the one it just trained, or read back from its file."""
@@ -216,7 +218,7 @@ class QuantizeRun(StagedRun):
             return {"layers": rows}
 
         self.run_stage("debug", self.stage_hash("debug", DEBUG_FIELDS, self.prune_hash), compute,
-                    [LAYER_ERRORS_FILE], lambda: self.pruned)
+                       [LAYER_ERRORS_FILE], lambda: self.pruned)
         return self.metrics["debug"]["layers"]
 
     def fallback(self, int8_accuracy: float) -> dict:
@@ -241,8 +243,8 @@ class QuantizeRun(StagedRun):
             return {"status": "int8_mixed" if result["met"] else "budget_missed", **result}
 
         self.run_stage("selective", self.stage_hash("selective", SELECTIVE_FIELDS, self.prune_hash),
-                    compute, lambda: [MIXED_FILE] if self.metrics["selective"]["met"] else [],
-                    lambda: self.pruned)
+                       compute, lambda: [MIXED_FILE] if self.metrics["selective"]["met"] else [],
+                       lambda: self.pruned)
         return self.metrics["selective"]
 
     def build_variants(self) -> tuple[list[dict], dict]:

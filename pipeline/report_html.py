@@ -45,26 +45,23 @@ def points(report: dict) -> list[dict]:
     `report["benchmarks"]` is the dict written by `benchmarks/recipes.py` (its "rows") or a
     bare list of such rows; the float reference row is already a variant, so it is skipped.
     """
-    out = [{"label": v["name"], "accuracy": v["accuracy"], "bytes": v["bytes"],
-            "gzip_bytes": v["gzip_bytes"], "latency_ms": v["latency_ms"]["median"],
-            "color": COLORS.get(v["name"], OTHER_COLOR)} for v in report["variants"]]
+    out = [_point(v["name"], v, COLORS.get(v["name"], OTHER_COLOR)) for v in report["variants"]]
     if report.get("distillation"):
-        for label, _, figures, is_variant in report_lib.distillation_entries(
-                report["distillation"]):
-            if not is_variant:  # The distilled student's files are the float/int8 variants.
-                out.append({"label": label, "accuracy": figures["accuracy"],
-                            "bytes": figures["bytes"], "gzip_bytes": figures["gzip_bytes"],
-                            "latency_ms": figures["latency_ms"]["median"],
-                            "color": DISTILL_COLOR})
+        out += [_point(label, figures, DISTILL_COLOR) for label, _, figures, is_variant
+                in report_lib.distillation_entries(report["distillation"])
+                if not is_variant]  # The distilled student's files are the float/int8 variants.
     bench = report.get("benchmarks")
     rows = bench.get("rows", []) if isinstance(bench, dict) else (bench or [])
-    for row in rows:
-        if row.get("recipe") == "float":
-            continue
-        out.append({"label": f"recipe: {row['recipe']}", "accuracy": row["accuracy"],
-                    "bytes": row["bytes"], "gzip_bytes": row["gzip_bytes"],
-                    "latency_ms": row["latency_ms"]["median"], "color": BENCH_COLOR})
+    out += [_point(f"recipe: {row['recipe']}", row, BENCH_COLOR) for row in rows
+            if row.get("recipe") != "float"]
     return out
+
+
+def _point(label: str, figures: dict, color: str) -> dict:
+    """One model on the scatter plots, from a variant, a distillation file or a recipe row."""
+    return {"label": label, "accuracy": figures["accuracy"], "bytes": figures["bytes"],
+            "gzip_bytes": figures["gzip_bytes"], "latency_ms": figures["latency_ms"]["median"],
+            "color": color}
 
 
 def _scatter(ax, pts, x_key, x_label):

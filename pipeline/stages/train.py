@@ -27,13 +27,11 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
     fine-tuned from its own weights on the distillation loss; `recipe.train_baseline` trains
     it from fresh weights instead.
     """
-    if not pretrained:
-        return train(model, dataset, recipe, teacher)
-    if recipe.train_baseline:
+    if pretrained and recipe.train_baseline:
         from pipeline.keras import keras
-        return train(keras.models.clone_model(model), dataset, recipe, teacher)  # Fresh initialisers.
-    if teacher is not None:
-        return train(model, dataset, recipe, teacher)
-    training.compile_model(model, recipe.learning_rate)
-    return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
-                   "epochs": 0, "pretrained": True}
+        model = keras.models.clone_model(model)  # Fresh initialisers.
+    elif pretrained and teacher is None:
+        training.compile_model(model, recipe.learning_rate)
+        return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
+                       "epochs": 0, "pretrained": True}
+    return train(model, dataset, recipe, teacher)
