@@ -31,7 +31,7 @@ validate: $(STAMP)
 
 # Damaged .tflite files through the validate path; prints the counts, fails on a crash or hang.
 fuzz: $(STAMP)
-	$(PY) -m pipeline.fuzz --cases=$(FUZZ_CASES) $(ARGS)
+	$(PY) -m pipeline.cli.fuzz --cases=$(FUZZ_CASES) $(ARGS)
 
 # browser-deps never fails: where Chromium cannot be installed the browser test skips.
 test: $(STAMP) $(LEGACY_VENV)/.installed
@@ -89,6 +89,6 @@ $(LEGACY_VENV)/.installed:
 legacy-runtime-venv: $(LEGACY_VENV)/.installed
 
 check-legacy-runtime: $(STAMP) $(LEGACY_VENV)/.installed
-	$(PY) -m pipeline.legacy_runtime --tflite=$(LEGACY_TFLITE) --venv=$(LEGACY_VENV) $(ARGS)
+	$(PY) -m pipeline.tflite.legacy_runtime --tflite=$(LEGACY_TFLITE) --venv=$(LEGACY_VENV) $(ARGS)
 
 .PHONY: legacy-runtime-venv check-legacy-runtime

@@ -29,7 +29,7 @@ FILES = ("model_int8.tflite", "model_float.tflite")
 
 def naive_predict(model: bytes, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
     """The loop most validation scripts write: one image per `invoke()`."""
-    from pipeline import runtime
+    from pipeline.tflite import runtime
     interpreter = runtime.make_interpreter(model, num_threads)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
@@ -57,7 +57,7 @@ def measure(models: dict[str, bytes], x: np.ndarray, threads: list[int], batch_s
             repeats: int = 3) -> list[dict]:
     """One row per (file, threads): batched and naive images/s, their ratio, and whether both
     paths agree on every top-1 prediction (a faster path that answers differently is a bug)."""
-    from pipeline import runtime
+    from pipeline.tflite import runtime
     rows = []
     for name, model in models.items():
         for t in threads:
@@ -81,7 +81,7 @@ def table_cells(rows: list[dict]) -> list[list[str]]:
 
 
 def table(rows: list[dict]) -> str:
-    from pipeline.report import text_table
+    from pipeline.report.markdown import text_table
     return text_table(table_cells(rows))
 
 
@@ -102,8 +102,8 @@ def main(argv):
     print(caption)
     print(table(rows))
     if FLAGS.throughput_dir:
-        from pipeline import artifacts
-        from pipeline.report import markdown_table
+        from pipeline.bookkeeping import artifacts
+        from pipeline.report.markdown import markdown_table
         date = datetime.date.today().isoformat()
         stem = os.path.join(FLAGS.throughput_dir, f"{entry.name}-throughput-{date}")
         artifacts.write_json(stem + ".json", {"model": entry.name, "date": date, "images": len(x),

@@ -92,7 +92,7 @@ def _folds_into(layer, group: list) -> bool:
 def _flat(model):
     """Nested sub-models (a Keras application inside a Sequential) replayed as top-level
     layers, in a fresh graph of their own so that each layer is applied once."""
-    from pipeline import flatten
+    from pipeline.training import flatten
     from pipeline.keras import keras
     if not flatten.has_nested(model):
         return model
@@ -125,7 +125,7 @@ def fixed_cost_model() -> bytes:
 def layer_files(baseline, calibration: np.ndarray) -> list[dict]:
     """Per fused group, in the model's order: MACs and output shape; for a group with one
     input also its float and int8 files and the sample to time them on."""
-    from pipeline import compute
+    from pipeline.tflite import compute
     from pipeline.keras import keras
     from pipeline.stages import convert
     baseline = _flat(baseline)
@@ -152,7 +152,7 @@ def layer_files(baseline, calibration: np.ndarray) -> list[dict]:
 def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
             seconds: float) -> list[dict]:
     """Times every file interleaved; one row per layer, then the sum, fixed cost and whole model."""
-    from pipeline import latency, validate
+    from pipeline.tflite import latency, measure
     models, samples = {FIXED_COST: fixed_cost_model()}, {FIXED_COST: np.zeros(1, np.float32)}
     timed = [e for e in entries if "float" in e]
     for e in timed:
@@ -168,7 +168,7 @@ def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
             rows.append(_row(e["layer"], e["kind"], e["output_shape"], e["macs"], None, None,
                              f"(joins {e['inputs']} inputs: not timed alone)"))
             continue
-        ops = " ".join(o["op"] for o in validate.ops(e["int8"])) or "(none)"
+        ops = " ".join(o["op"] for o in measure.ops(e["int8"])) or "(none)"
         rows.append(_row(e["layer"], e["kind"], e["output_shape"], e["macs"],
                          us[f"{e['layer']}/float"], us[f"{e['layer']}/int8"], ops))
     total_macs = sum(e["macs"] for e in entries)
@@ -217,10 +217,10 @@ def read_pipeline_files(out: str) -> dict:
 def main(argv):
     del argv
     from models import registry
-    from pipeline import artifacts
+    from pipeline.bookkeeping import artifacts
     from pipeline.data import calibration_samples
     from pipeline.keras import keras
-    from pipeline.report import markdown_table, text_table
+    from pipeline.report.markdown import markdown_table, text_table
     entry = cli.resolve_entry(registry)  # A zoo name or the user's model file (+ --data).
     out = FLAGS.out or f"artifacts/{entry.name}"
     baseline_path = os.path.join(out, "baseline.keras")

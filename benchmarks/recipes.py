@@ -27,10 +27,10 @@ import time
 from absl import app, flags
 
 import pipeline.__main__ as cli  # The pipeline's own flags, so any of them passes through.
-from pipeline import compute, latency, runtime, validate
+from pipeline.tflite import compute, latency, runtime, measure
 from pipeline.data import Dataset, calibration_samples
 from pipeline.recipe import Recipe
-from pipeline.report import markdown_table, text_table
+from pipeline.report.markdown import markdown_table, text_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("recipes", ["tutorial", "ptq", "qat", "pipeline"], "Recipes to run.")
@@ -58,14 +58,14 @@ def tutorial(baseline, dataset: Dataset, recipe: Recipe, epochs: int = 2) -> byt
     One deviation: the tutorial holds out `validation_split=0.1` only to print validation
     accuracy; here every recipe trains on the same full training split.
     """
-    from pipeline import training
+    from pipeline.training import fit
     from pipeline.keras import tf, tfmot
     end_step = math.ceil(len(dataset.x_train) / TUTORIAL_BATCH) * epochs
     schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.50, final_sparsity=0.80,
                                                     begin_step=0, end_step=end_step)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(baseline, pruning_schedule=schedule)
     # The tutorial compiles with optimizer="adam": Adam at its default 1e-3.
-    training.fit(pruned, dataset, epochs=epochs, learning_rate=1e-3, batch_size=TUTORIAL_BATCH,
+    fit.fit(pruned, dataset, epochs=epochs, learning_rate=1e-3, batch_size=TUTORIAL_BATCH,
                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     converter = tf.lite.TFLiteConverter.from_keras_model(tfmot.sparsity.keras.strip_pruning(pruned))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]  # No representative data: dynamic range.
@@ -87,8 +87,8 @@ def plain_qat(baseline, dataset: Dataset, recipe: Recipe) -> bytes:
 
 def describe(model: bytes, dataset: Dataset, batch_size: int) -> dict:
     """What every row reports about one `.tflite`, measured by the pipeline's own functions."""
-    return {"accuracy": validate.accuracy(model, dataset, batch_size), **validate.sizes(model),
-            **validate.io_dtypes(model), "sparsity": validate.weight_sparsity(model)["sparsity"],
+    return {"accuracy": measure.accuracy(model, dataset, batch_size), **measure.sizes(model),
+            **measure.io_dtypes(model), "sparsity": measure.weight_sparsity(model)["sparsity"],
             **compute.tflite_cost(model)}
 
 
@@ -106,13 +106,13 @@ def add_ratios(rows: list[dict]) -> list[dict]:
 def run_benchmark(entry, recipe: Recipe, dataset: Dataset, work_dir: str,
                   recipes=RECIPES, tutorial_epochs: int = 2, latency_seconds: float = 10.0) -> dict:
     """Runs the recipes on one shared baseline; returns the results dict (rows float first)."""
-    from pipeline import quantize
+    from pipeline import compression
     from pipeline.keras import keras, seed_everything
     unknown = set(recipes) - set(RECIPES)
     if unknown:
         raise ValueError(f"unknown recipe(s) {sorted(unknown)}; known: {', '.join(RECIPES)}")
     # One pipeline run trains the shared float baseline and is the `pipeline` recipe.
-    report = quantize.run(entry, recipe, work_dir, dataset=dataset)
+    report = compression.run(entry, recipe, work_dir, dataset=dataset)
     t = report["timings_s"]
     models = {"float": _read(work_dir, "model_float.tflite")}
     wall = {"float": t["train"]}
@@ -181,7 +181,7 @@ def render_markdown(results: dict) -> str:
 
 
 def write_results(results: dict, results_dir: str) -> tuple[str, str]:
-    from pipeline import artifacts
+    from pipeline.bookkeeping import artifacts
     stem = os.path.join(results_dir, f"{results['model']}-{results['date']}")
     artifacts.write_json(stem + ".json", results)
     artifacts.write_text(stem + ".md", render_markdown(results))
@@ -191,7 +191,7 @@ def write_results(results: dict, results_dir: str) -> tuple[str, str]:
 def main(argv):
     del argv
     from models import registry
-    from pipeline import progress
+    from pipeline.bookkeeping import progress
     if FLAGS.out:
         raise app.UsageError("--out is not used here: pass --work_dir and --results_dir")
     progress.set_quiet(FLAGS.quiet)

@@ -1,121 +1,282 @@
-"""`Recipe`: every knob of a pipeline run with its default, and a hash for caching."""
+"""`Recipe`: every knob of a pipeline run, grouped in one config section per stage family.
+
+A section is a frozen dataclass registered by name (`@section("prune")`); each field is a
+`knob` with its default, help text and, where it has them, choices and a minimum, written
+down once: the command line generates its flags from them, and a stage hashes its whole
+section(s) plus the seed, so no hand-kept list of "fields this stage depends on" exists.
+
+Knobs are unique across sections, so `Recipe(sparsity=0.9)` and `recipe.sparsity` reach
+`recipe.section("prune").sparsity` directly. Errors name the field (`prune.sparsity`); the
+command line maps them to its flag (`--sparsity`).
+"""
 import dataclasses
 import hashlib
 import json
+import types
 
 from pipeline.errors import PipelineError
 
+SECTIONS: dict[str, type] = {}
+DEFAULT_SEED = 1234
 
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    # Float baseline. `lr_schedule`: "constant" or "cosine" (decays to 0 over the epochs);
-    # `augment`: "none" or "flip_crop" (random horizontal flip + 4-pixel shift, for CIFAR).
-    epochs: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    augment: str = "none"
-    # Architecture knobs for builders that have them (MobileNetV2): width multiplier, and the
-    # square input size images are resized to (0: the dataset's own size).
-    alpha: float = 1.0
-    input_size: int = 0
-    # A model the user brings is trained already: it is only evaluated, unless this is set,
-    # which trains it from freshly initialised weights for `epochs`.
-    train_baseline: bool = False
-    # Pruning: "magnitude" (unstructured), "m_by_n" (2:4 structured: 2 of every 4 consecutive
-    # input weights are zero, which sparse kernels can exploit) or "off".
-    pruning: str = "magnitude"
-    # Which conv/dense layers to prune: "auto" (all with at least `min_prune_weights`), "all",
-    # or names; a name with a leading "-" excludes that layer from the automatic choice.
-    prune_layers: str = "auto"
-    # Quantization-aware training: "on" (layers tfmot cannot quantize stay float during QAT)
-    # or "off" (the pruned float model goes straight to calibrated post-training int8).
-    qat: str = "on"
-    # Magnitude pruning: sparsity ramps from `initial_sparsity` to `sparsity` over the first
-    # `prune_ramp_fraction` of the pruning steps, then the model fine-tunes at the target.
-    prune_epochs: int = 4
-    sparsity: float = 0.8
-    initial_sparsity: float = 0.3
-    prune_ramp_fraction: float = 0.6
-    prune_learning_rate: float = 5e-4
-    # Layers with fewer weights stay dense (a 3x3 stem conv pruned to 80% loses most of its
-    # filters for a negligible saving); the others are pruned harder so that `sparsity` is
-    # still the fraction of zeros over all conv/dense weights.
-    min_prune_weights: int = 1000
-    # Dense kernels are pruned in blocks of this many consecutive input weights: one block is
-    # one contiguous run in TFLite's [out, in] layout, so zeros come in longer runs and gzip
-    # (what an app download costs) shrinks further at the same sparsity.
-    prune_block: int = 1
-    # Quantization-aware training (sparsity preserving).
-    qat_epochs: int = 2
-    qat_learning_rate: float = 1e-4
-    # Conversion: the modes to produce (int8 always), and the int8 calibration set.
-    modes: tuple[str, ...] = ("int8",)
-    calibration_samples: int = 500
-    # Per-layer error analysis and selective quantization: the largest top-1 drop (points)
-    # int8 may cost against the float Keras model before layers are kept in float.
-    debug_samples: int = 64
-    accuracy_budget: float = 1.0
-    max_float_layers: int = 3
-    # Knowledge distillation (only with a teacher): loss = alpha * CE + (1 - alpha) * T^2 * KL
-    # on the temperature-T softmaxes; `distill_through_compression` keeps that loss in the
-    # pruning and QAT fine-tuning; `distill_baseline` also trains the student without the
-    # teacher, same recipe, so the gain is measured side by side.
-    distill_alpha: float = 0.1
-    distill_temperature: float = 4.0
-    distill_through_compression: bool = True
-    distill_baseline: bool = True
-    # Validation and host latency.
-    eval_batch_size: int = 256
-    latency_min_runs: int = 200
-    latency_min_seconds: float = 1.0
-    latency_warmup_runs: int = 20
-    seed: int = 1234
+
+class ConfigError(PipelineError):
+    """A bad recipe value; `field` is `section.knob`, `detail` the rest of the sentence."""
+
+    def __init__(self, field: str, detail: str):
+        super().__init__(f"{field} {detail}")
+        self.field, self.detail = field, detail
+
+    @property
+    def knob(self) -> str:
+        return self.field.rpartition(".")[2]
+
+
+def knob(default, help: str, choices: tuple = (), minimum=None):
+    """A section field with what the command line needs to make its flag."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": tuple(choices), "minimum": minimum})
+
+
+def section(name: str):
+    """Registers a config section class under `name`; its fields are checked on creation."""
+    def register(cls):
+        cls = dataclasses.dataclass(frozen=True)(cls)
+        cls.NAME = name
+        SECTIONS[name] = cls
+        return cls
+    return register
+
+
+class Section:
+    """Base of every config section: generic checks from the knobs' choices and minimums."""
+    NAME = ""
 
     def __post_init__(self):
-        if not 0.0 <= self.sparsity < 1.0:
-            raise PipelineError(f"--sparsity must be in [0, 1), got {self.sparsity}")
-        if not 0.0 <= self.initial_sparsity <= self.sparsity:
-            raise PipelineError(
-                f"initial sparsity {self.initial_sparsity} must be in [0, sparsity={self.sparsity}]")
-        if not 0.0 < self.prune_ramp_fraction <= 1.0:
-            raise PipelineError(f"prune_ramp_fraction must be in (0, 1], got {self.prune_ramp_fraction}")
-        for name in ("epochs", "batch_size", "calibration_samples", "prune_block", "eval_batch_size",
-                     "latency_min_runs"):
-            if getattr(self, name) < 1:
-                raise PipelineError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        self._check_choices()
-        if not 0.0 <= self.distill_alpha <= 1.0 or self.distill_temperature <= 0:
-            raise PipelineError(f"--distill_alpha must be in [0, 1] and --distill_temperature "
-                                f"positive, got {self.distill_alpha} and {self.distill_temperature}")
-        if self.alpha <= 0 or self.input_size < 0:
-            raise PipelineError("--alpha must be positive and --input_size at least 0")
-        for name in ("prune_epochs", "qat_epochs", "latency_warmup_runs", "min_prune_weights",
-                     "max_float_layers", "debug_samples"):
-            if getattr(self, name) < 0:
-                raise PipelineError(f"--{name} must not be negative, got {getattr(self, name)}")
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if meta.get("choices") and value not in meta["choices"]:
+                self.fail(f.name, f"must be one of {', '.join(map(str, meta['choices']))}, "
+                                  f"got {value!r}")
+            if meta.get("minimum") is not None and value < meta["minimum"]:
+                self.fail(f.name, f"must be at least {meta['minimum']}, got {value}"
+                          if meta["minimum"] else f"must not be negative, got {value}")
+        self.check()
 
-    def _check_choices(self):
-        for name, allowed in (("lr_schedule", ("constant", "cosine")),
-                              ("augment", ("none", "flip_crop")),
-                              ("pruning", ("magnitude", "m_by_n", "off")),
-                              ("qat", ("on", "off"))):
-            if getattr(self, name) not in allowed:
-                raise PipelineError(f"--{name} must be one of {', '.join(allowed)}, "
-                                    f"got {getattr(self, name)!r}")
+    def check(self) -> None:
+        """Checks that involve more than one knob or a range; sections override it."""
 
-    def replace(self, **changes) -> "Recipe":
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise PipelineError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)
+    def fail(self, name: str, detail: str):
+        raise ConfigError(f"{self.NAME}.{name}", detail)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def hash(self, fields: tuple[str, ...] | None = None, extra: dict | None = None) -> str:
-        """Hash of the named fields (all when `fields` is None) plus `extra` context."""
-        values = self.to_dict()
-        chosen = {k: values[k] for k in (values if fields is None else fields)}
-        blob = json.dumps({"recipe": chosen, "extra": extra or {}}, sort_keys=True)
+
+def owners() -> dict[str, str]:
+    """knob name -> the section that owns it."""
+    owner = {}
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            if f.name in owner or f.name == "seed":
+                raise ValueError(f"knob {f.name!r} defined twice ({owner.get(f.name)}, {name})")
+            owner[f.name] = name
+    return owner
+
+
+class Recipe:
+    """One value per registered section, plus the seed. Immutable; `replace` makes a copy."""
+
+    __slots__ = ("_sections", "seed")
+
+    def __init__(self, seed: int = DEFAULT_SEED, sections: dict | None = None, **knobs):
+        chosen = {name: cls() for name, cls in SECTIONS.items()}
+        chosen.update(sections or {})
+        owner = owners()
+        unknown = sorted(set(knobs) - set(owner))
+        if unknown:
+            raise PipelineError(f"unknown recipe field(s): {', '.join(unknown)}")
+        changes: dict[str, dict] = {}
+        for name, value in knobs.items():
+            changes.setdefault(owner[name], {})[name] = value
+        for name, fields in changes.items():
+            chosen[name] = dataclasses.replace(chosen[name], **fields)
+        object.__setattr__(self, "_sections", types.MappingProxyType(chosen))
+        object.__setattr__(self, "seed", seed)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Recipe is immutable: use recipe.replace(...)")
+
+    def __getattr__(self, name):
+        owner = owners().get(name)
+        if owner is None:
+            raise AttributeError(f"Recipe has no knob {name!r}")
+        return getattr(self.section(owner), name)
+
+    def __eq__(self, other):
+        return isinstance(other, Recipe) and self.to_dict() == other.to_dict()
+
+    def __hash__(self):
+        return hash(self.hash())
+
+    def __repr__(self):
+        return f"Recipe({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def section(self, name: str):
+        if name not in self._sections:
+            raise PipelineError(f"no recipe section {name!r}; known: {', '.join(self._sections)}")
+        return self._sections[name]
+
+    @property
+    def sections(self) -> dict:
+        return dict(self._sections)
+
+    def replace(self, seed: int | None = None, **knobs) -> "Recipe":
+        return Recipe(self.seed if seed is None else seed, dict(self._sections), **knobs)
+
+    def with_section(self, value) -> "Recipe":
+        """A copy with `value` (a section instance, possibly of a newly registered class)."""
+        return Recipe(self.seed, {**self._sections, value.NAME: value})
+
+    def to_dict(self) -> dict:
+        """Every knob by name, and the seed: the flat form the report records."""
+        flat = {}
+        for value in self._sections.values():
+            flat.update(value.to_dict())
+        return {**flat, "seed": self.seed}
+
+    def hash(self, sections: tuple[str, ...] | None = None, extra: dict | None = None) -> str:
+        """Hash of the named sections (all when None) and the seed, plus `extra` context."""
+        names = self._sections if sections is None else sections
+        chosen = {name: self.section(name).to_dict() for name in sorted(names)}
+        blob = json.dumps({"sections": chosen, "seed": self.seed, "extra": extra or {}},
+                          sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@section("train")
+class TrainConfig(Section):
+    """The float baseline (and a distilled student): trained from scratch or, for a model the
+    user brings, only evaluated."""
+    epochs: int = knob(5, "Baseline training epochs.", minimum=1)
+    batch_size: int = knob(64, "Training batch size of every training stage.", minimum=1)
+    learning_rate: float = knob(1e-3, "Baseline learning rate.")
+    lr_schedule: str = knob("constant", "Baseline learning-rate schedule (cosine decays to 0 "
+                            "over the epochs).", choices=("constant", "cosine"))
+    augment: str = knob("none", "Baseline training augmentation (flip_crop: random horizontal "
+                        "flip + 4-pixel shift, for CIFAR).", choices=("none", "flip_crop"))
+    alpha: float = knob(1.0, "Width multiplier of models that have one (mobilenet_v2).")
+    input_size: int = knob(0, "Square input size images are resized to (mobilenet_v2; 0: "
+                           "native).", minimum=0)
+    train_baseline: bool = knob(False, "Train your own (already trained) model again from "
+                                "fresh weights instead of only evaluating it.")
+
+    def check(self):
+        if self.alpha <= 0:
+            self.fail("alpha", f"must be positive, got {self.alpha}")
+
+
+@section("distill")
+class DistillConfig(Section):
+    """Knowledge distillation, with a teacher only: loss = alpha * CE + (1 - alpha) * T^2 * KL."""
+    distill_alpha: float = knob(0.1, "Weight of the hard-label cross-entropy in the "
+                                "distillation loss; the teacher's soft targets get 1 - alpha.")
+    distill_temperature: float = knob(4.0, "Softmax temperature of the distillation loss.")
+    distill_through_compression: bool = knob(True, "Pruning and QAT fine-tuning keep learning "
+                                             "from the teacher.")
+
+    def check(self):
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            self.fail("distill_alpha", f"must be in [0, 1], got {self.distill_alpha}")
+        if self.distill_temperature <= 0:
+            self.fail("distill_temperature", f"must be positive, got {self.distill_temperature}")
+
+
+@section("prune")
+class PruneConfig(Section):
+    """Magnitude pruning with tfmot; sparsity ramps from `initial_sparsity` to `sparsity` over
+    the first `prune_ramp_fraction` of the steps, then the masks stay fixed."""
+    pruning: str = knob("magnitude", "magnitude (unstructured), m_by_n (2:4 structured) or off.",
+                        choices=("magnitude", "m_by_n", "off"))
+    prune_layers: str = knob("auto", "auto (layers with >= --min_prune_weights), all, or layer "
+                             "names; -name excludes a layer from auto.")
+    prune_epochs: int = knob(4, "Pruning fine-tune epochs.", minimum=0)
+    sparsity: float = knob(0.8, "Target weight sparsity over all conv/dense weights.")
+    initial_sparsity: float = knob(0.3, "Sparsity at the start of the pruning ramp.")
+    prune_ramp_fraction: float = knob(0.6, "Fraction of the pruning steps the ramp takes.")
+    prune_learning_rate: float = knob(5e-4, "Pruning fine-tune learning rate.")
+    # A 3x3 stem conv pruned to 80% loses most of its filters for a negligible saving; the
+    # others are pruned harder so that `sparsity` still counts every conv/dense weight.
+    min_prune_weights: int = knob(1000, "Conv/dense layers with fewer weights stay dense.",
+                                  minimum=0)
+    # One block is one contiguous run in TFLite's [out, in] layout: longer zero runs, smaller gzip.
+    prune_block: int = knob(1, "Prune dense kernels in blocks of this many consecutive inputs "
+                            "(gzips smaller).", minimum=1)
+
+    def check(self):
+        if not 0.0 <= self.sparsity < 1.0:
+            self.fail("sparsity", f"must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= self.initial_sparsity <= self.sparsity:
+            self.fail("initial_sparsity", f"must be in [0, sparsity={self.sparsity}], got "
+                                          f"{self.initial_sparsity}")
+        if not 0.0 < self.prune_ramp_fraction <= 1.0:
+            self.fail("prune_ramp_fraction", f"must be in (0, 1], got {self.prune_ramp_fraction}")
+
+
+@section("qat")
+class QatConfig(Section):
+    """Quantization-aware training that keeps the pruned zeros."""
+    qat: str = knob("on", "on (layers tfmot cannot quantize stay float) or off (calibrated "
+                    "post-training int8 of the pruned model).", choices=("on", "off"))
+    qat_epochs: int = knob(2, "Quantization-aware training epochs.", minimum=0)
+    qat_learning_rate: float = knob(1e-4, "Quantization-aware training learning rate.")
+
+
+@section("convert")
+class ConvertConfig(Section):
+    """What every calibrated conversion depends on: the representative dataset."""
+    calibration_samples: int = knob(500, "Training examples in the int8 converter's "
+                                    "representative dataset.", minimum=1)
+
+
+@section("outputs")
+class OutputsConfig(Section):
+    """Which files a run produces: these shape the stage list; no stage hashes them."""
+    modes: tuple = knob(("int8",), "TFLite modes to produce, each validated: int8 (always), "
+                        "int8_float_io, dynamic, float16, int16x8.")
+    distill_baseline: bool = knob(True, "With a teacher, also train the student without it, "
+                                  "same recipe, to measure the gain side by side.")
+
+    def check(self):
+        from pipeline.stages import modes
+        object.__setattr__(self, "modes", modes.parse(",".join(self.modes)))
+
+
+@section("debug")
+class DebugConfig(Section):
+    """Per-layer int8 error analysis (TFLite's QuantizationDebugger)."""
+    debug_samples: int = knob(64, "Calibration samples the per-layer error analysis runs on.",
+                              minimum=0)
+
+
+@section("fallback")
+class FallbackConfig(Section):
+    """The float fallback: when int8 misses the budget, the worst layers stay float."""
+    accuracy_budget: float = knob(1.0, "Largest top-1 drop (points) int8 may cost vs the float "
+                                  "Keras model before layers are kept float.")
+    max_float_layers: int = knob(3, "Most layers the float fallback may keep in float.",
+                                 minimum=0)
+
+
+@section("validate")
+class ValidateConfig(Section):
+    """Accuracy of every `.tflite` on the whole test split."""
+    eval_batch_size: int = knob(256, "Batch size of the accuracy evaluation.", minimum=1)
+
+
+@section("latency")
+class LatencyConfig(Section):
+    """Host latency: batch 1, 1 thread, every file of a run timed interleaved."""
+    latency_min_runs: int = knob(200, "Least invokes per file.", minimum=1)
+    latency_min_seconds: float = knob(1.0, "Seconds of timing per file.")
+    latency_warmup_runs: int = knob(20, "Untimed invokes per file first.", minimum=0)

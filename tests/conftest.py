@@ -71,7 +71,8 @@ def trained_tiny(quadrants):
 @pytest.fixture(scope="session")
 def tiny_run(tiny_entry, tmp_path_factory):
     """One full pipeline run on the tiny entry; returns (report, out_dir)."""
-    from pipeline import progress, quantize
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
     progress.set_quiet(True)
     out = str(tmp_path_factory.mktemp("tiny_run"))
-    return quantize.run(tiny_entry, tiny_entry.recipe, out), out
+    return compression.run(tiny_entry, tiny_entry.recipe, out), out

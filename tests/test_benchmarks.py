@@ -11,7 +11,7 @@ from conftest import TINY_RECIPE
 @pytest.fixture(scope="module")
 def bench(tiny_entry, quadrants, tmp_path_factory):
     from benchmarks import recipes
-    from pipeline import progress
+    from pipeline.bookkeeping import progress
     progress.set_quiet(True)
     recipe = TINY_RECIPE.replace(epochs=3, prune_epochs=1, qat_epochs=1)
     work = str(tmp_path_factory.mktemp("bench_work"))
@@ -70,7 +70,7 @@ def test_results_files_and_table(bench, tmp_path):
 
 
 def test_interleaved_latency_times_every_model(bench):
-    from pipeline import latency
+    from pipeline.tflite import latency
     results, work = bench
     model = open(os.path.join(work, "model_int8.tflite"), "rb").read()
     x = np.zeros((8, 8, 1), np.float32)
@@ -98,7 +98,7 @@ def layer_entries(trained_tiny, quadrants):
 
 
 def test_layer_files_copy_each_layer_alone(layer_entries, trained_tiny, quadrants):
-    from pipeline import compute, runtime, validate
+    from pipeline.tflite import compute, runtime, measure
     from pipeline.keras import keras
     model = trained_tiny[0]
     assert [e["kind"] for e in layer_entries] == [
@@ -111,7 +111,7 @@ def test_layer_files_copy_each_layer_alone(layer_entries, trained_tiny, quadrant
     alone = runtime.predict(layer_entries[3]["float"], inside[0], batch_size=1)
     np.testing.assert_allclose(alone, inside[1], rtol=1e-4, atol=1e-5)
     for e in layer_entries:
-        assert validate.io_dtypes(e["int8"])["input_dtype"] == "int8"
+        assert measure.io_dtypes(e["int8"])["input_dtype"] == "int8"
         assert e["sample"].shape == tuple(model.layers[layer_entries.index(e)].input_shape[1:])
 
 
@@ -136,7 +136,7 @@ def test_layer_latency_rows_add_up(layer_entries, bench):
 
 def test_layers_are_grouped_as_the_converter_fuses_them(quadrants):
     from benchmarks import layer_latency
-    from pipeline import runtime
+    from pipeline.tflite import runtime
     from pipeline.keras import keras
     inp = keras.Input((8, 8, 1))
     stem = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline import compute
+from pipeline.tflite import compute
 from pipeline.stages import convert
 
 # Input 6x6x2 -> Conv2D(4, 3x3, valid) -> 4x4x4, then two branches summed by Add:

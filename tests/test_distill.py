@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
-from pipeline import distill
+from pipeline.training import distill
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, seed_everything, tf
 
@@ -118,7 +118,7 @@ class CountingTeacher(keras.Model):
 @pytest.mark.parametrize("stage", ["prune", "qat"])
 def test_pruning_and_qat_fine_tuning_ask_the_teacher_every_step(stage, quadrants,
                                                                 trained_tiny, trained_teacher):
-    from pipeline import training
+    from pipeline.training import fit
     from pipeline.stages import prune, qat
     counting = CountingTeacher(trained_teacher)
     counting(quadrants.x_train[:1])
@@ -133,16 +133,17 @@ def test_pruning_and_qat_fine_tuning_ask_the_teacher_every_step(stage, quadrants
     else:
         _, metrics = qat.qat(model, quadrants, recipe, teacher=teacher)
         epochs = recipe.qat_epochs
-    assert int(counting.calls.numpy()) == epochs * training.steps_per_epoch(
+    assert int(counting.calls.numpy()) == epochs * fit.steps_per_epoch(
         quadrants, recipe.batch_size)
 
 
 @pytest.fixture(scope="module")
 def distill_run(tiny_entry, teacher_entry, tmp_path_factory):
-    from pipeline import progress, quantize
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
     progress.set_quiet(True)
     out = str(tmp_path_factory.mktemp("distill_run"))
-    return quantize.run(tiny_entry, tiny_entry.recipe, out, teacher=teacher_entry), out
+    return compression.run(tiny_entry, tiny_entry.recipe, out, teacher=teacher_entry), out
 
 
 def test_distilled_student_is_pruned_quantized_and_converted(distill_run):
@@ -176,10 +177,10 @@ def test_distilled_student_is_pruned_quantized_and_converted(distill_run):
 def test_changed_distillation_flag_reuses_the_teacher_and_the_scratch_student(
         distill_run, tiny_entry, teacher_entry, tmp_path):
     import shutil
-    from pipeline import quantize
+    from pipeline import compression
     out = str(tmp_path / "copy")
     shutil.copytree(distill_run[1], out)
-    again = quantize.run(tiny_entry, tiny_entry.recipe.replace(distill_alpha=0.5), out,
+    again = compression.run(tiny_entry, tiny_entry.recipe.replace(distill_alpha=0.5), out,
                          teacher=teacher_entry)
     stages = again["stages"]
     assert stages["teacher"] == stages["train"] == "reused"
@@ -189,7 +190,7 @@ def test_changed_distillation_flag_reuses_the_teacher_and_the_scratch_student(
 
 def test_mismatched_teacher_fails_before_training(tiny_entry, tmp_path):
     import dataclasses
-    from pipeline import quantize
+    from pipeline import compression
     other = make_quadrant_dataset()
     wide = dataclasses.replace(
         tiny_entry, name="five_classes",
@@ -197,7 +198,7 @@ def test_mismatched_teacher_fails_before_training(tiny_entry, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(PipelineError, match=r"teacher five_classes predicts 5 classes but "
                                             r"student tiny predicts 4"):
-        quantize.run(tiny_entry, tiny_entry.recipe, str(out), dataset=other, teacher=wide)
+        compression.run(tiny_entry, tiny_entry.recipe, str(out), dataset=other, teacher=wide)
     assert not out.exists()
 
 

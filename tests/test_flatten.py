@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_RECIPE, make_quadrant_dataset
-from pipeline import flatten, quant_support
+from pipeline.training import flatten, quant_support
 from pipeline.errors import PipelineError
 from pipeline.keras import keras
 
@@ -40,12 +40,13 @@ def test_clashing_names_are_a_clear_error(quadrants):
 
 def test_nested_model_is_pruned_and_fully_quantized(tmp_path):
     from models.registry import ZooEntry
-    from pipeline import progress, quantize
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
     progress.set_quiet(True)
     entry = ZooEntry(name="nested", description="nested test model", build=nested_model,
                      load_data=lambda data_dir=None: make_quadrant_dataset(),
                      recipe=TINY_RECIPE.replace(min_prune_weights=50))
-    report = quantize.run(entry, entry.recipe, str(tmp_path))
+    report = compression.run(entry, entry.recipe, str(tmp_path))
     assert report["pruning"]["flattened_models"] == ["backbone"]
     assert "bb_conv" in report["pruning"]["pruned_layers"]
     assert report["qat"]["path"] == "full" and report["qat"]["float_layers"] == []

@@ -1,6 +1,6 @@
 """Damaged `.tflite` files through the validate path: each validates or fails cleanly, in time.
 
-The campaign runs in a subprocess (`python -m pipeline.fuzz`): if a mutant ever crashed the
+The campaign runs in a subprocess (`python -m pipeline.cli.fuzz`): if a mutant ever crashed the
 validating process itself, this test would see it die instead of dying with it.
 """
 import json
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipeline import fuzz
+from pipeline.cli import fuzz
 
 from conftest import REPO, build_tiny_cnn
 
@@ -38,7 +38,7 @@ def conv_models(quadrants, tmp_path_factory):
 def test_fuzz_campaign_has_no_crash_and_no_hang(conv_models, tmp_path):
     models = [*fuzz.DEFAULT_MODELS, *conv_models]
     out = tmp_path / "fuzz.json"
-    args = [sys.executable, "-m", "pipeline.fuzz", f"--cases={FUZZ_CASES}", "--seed=0",
+    args = [sys.executable, "-m", "pipeline.cli.fuzz", f"--cases={FUZZ_CASES}", "--seed=0",
             f"--timeout_s={PROBE_TIMEOUT_S}", f"--case_limit_s={CASE_LIMIT_S}",
             f"--json_out={out}", f"--keep_dir={tmp_path / 'failures'}",
             *[f"--model={m}" for m in models]]

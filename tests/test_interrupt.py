@@ -4,7 +4,8 @@ import signal
 import pytest
 
 from conftest import build_tiny_cnn, make_quadrant_dataset
-from pipeline import interrupt, training
+from pipeline.bookkeeping import interrupt
+from pipeline.training import fit
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +34,13 @@ def test_training_stops_at_the_next_batch_after_a_swallowed_signal():
     model = build_tiny_cnn(dataset)
     batches = []
 
-    class SwallowOnFirstBatch(training.keras.callbacks.Callback):
+    class SwallowOnFirstBatch(fit.keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             batches.append(batch)
             if batch == 0:
                 swallowed_signal()
 
     with pytest.raises(KeyboardInterrupt):
-        training.fit(model, dataset, epochs=3, learning_rate=1e-3, batch_size=32,
+        fit.fit(model, dataset, epochs=3, learning_rate=1e-3, batch_size=32,
                      callbacks=[SwallowOnFirstBatch()])
     assert batches == [0]

@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from pipeline import legacy_runtime, runtime
+from pipeline.tflite import legacy_runtime, runtime
 from pipeline.errors import PipelineError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -227,7 +227,7 @@ def test_legacy_hang_hits_the_timeout(tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline.legacy_runtime", *args],
+    return subprocess.run([sys.executable, "-m", "pipeline.tflite.legacy_runtime", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
 
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from pipeline import artifacts
+from pipeline.bookkeeping import artifacts
 
 
 def test_write_replaces_and_leaves_no_temp_files(tmp_path):

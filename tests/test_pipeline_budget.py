@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY_RECIPE, make_quadrant_dataset
-from pipeline import progress, quantize
+from pipeline import compression
+from pipeline.bookkeeping import progress
 
 
 def _huge_first_row_constraint():
@@ -51,7 +52,7 @@ def breaker_entry():
 
 def test_fallback_keeps_the_offending_layer_float_and_meets_the_budget(breaker_entry, tmp_path):
     progress.set_quiet(True)
-    report = quantize.run(breaker_entry, breaker_entry.recipe, str(tmp_path))
+    report = compression.run(breaker_entry, breaker_entry.recipe, str(tmp_path))
     variants = {v["name"]: v for v in report["variants"]}
     keras_float = report["keras"]["float_accuracy"]
     assert keras_float > 0.9
@@ -77,7 +78,7 @@ def test_fallback_keeps_the_offending_layer_float_and_meets_the_budget(breaker_e
 
 def test_no_candidate_in_budget_is_said_plainly(breaker_entry, tmp_path):
     progress.set_quiet(True)
-    report = quantize.run(breaker_entry, breaker_entry.recipe.replace(max_float_layers=0),
+    report = compression.run(breaker_entry, breaker_entry.recipe.replace(max_float_layers=0),
                           str(tmp_path))
     assert report["selective"]["status"] == "budget_missed"
     assert "int8_mixed" not in {v["name"] for v in report["variants"]}

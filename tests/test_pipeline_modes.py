@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY_RECIPE
-from pipeline import compat, data, debugger, modes, selective, validate
+from pipeline import data
+from pipeline.stages import debug, modes, selective
+from pipeline.tflite import compat, measure
 from pipeline.errors import PipelineError
 from pipeline.stages import convert, prune, qat
 
@@ -32,23 +34,23 @@ def convert_mode(name, sources):
 def test_each_mode_has_its_dtypes_and_keeps_accuracy(sources, quadrants, trained_tiny, name, io,
                                                       weight_dtype, activation_dtype):
     model = convert_mode(name, sources)
-    assert validate.io_dtypes(model) == {"input_dtype": io, "output_dtype": io}
-    ops = validate.ops(model)
+    assert measure.io_dtypes(model) == {"input_dtype": io, "output_dtype": io}
+    ops = measure.ops(model)
     # Weights: the largest layer's kernel (dynamic range skips tensors under 1,024 weights);
     # float16 weights reach the CPU kernels through DEQUANTIZE ops.
-    weights = {o["inputs"][1] for o in ops if o["op"] in validate.WEIGHT_OPS}
+    weights = {o["inputs"][1] for o in ops if o["op"] in runtime.WEIGHT_OPS}
     weights |= {o["inputs"][0] for o in ops if o["op"] == "DEQUANTIZE"}
     assert weight_dtype in weights
     conv = next(o for o in ops if o["op"] == "CONV_2D")
     assert conv["outputs"] == [activation_dtype]
     keras_accuracy = trained_tiny[1]["accuracy"]
-    assert validate.accuracy(model, quadrants) >= keras_accuracy - 0.05
+    assert measure.accuracy(model, quadrants) >= keras_accuracy - 0.05
 
 
 def test_integer_modes_have_no_float_compute(sources):
     for name in ("int8", "int8_float_io", "int16x8"):
-        assert compat.float_compute_ops(validate.ops(convert_mode(name, sources))) == [], name
-    assert compat.float_compute_ops(validate.ops(convert_mode("dynamic", sources)))
+        assert compat.float_compute_ops(measure.ops(convert_mode(name, sources))) == [], name
+    assert compat.float_compute_ops(measure.ops(convert_mode("dynamic", sources)))
 
 
 def test_modes_flag_parsing():
@@ -83,7 +85,7 @@ def test_compatibility_names_the_op_xnnpack_leaves_out(cumsum_model):
 
 def test_compatibility_of_a_plain_model_is_clean(sources):
     model = convert_mode("int8", sources)
-    result = compat.report(model, validate.ops(model), integer_only=True)
+    result = compat.report(model, measure.ops(model), integer_only=True)
     assert result["xnnpack"]["fully_delegated"] and result["xnnpack"]["partitions"] == 1
     assert result["gpu"]["compatible"] and result["float_ops_in_integer_model"] == []
 
@@ -93,7 +95,7 @@ def test_gpu_check_flags_an_unsupported_op():
     inputs = keras.Input((16,))
     x = keras.layers.Lambda(lambda t: tf.math.top_k(t, 8).values)(keras.layers.Dense(8)(inputs))
     model = convert.to_float(keras.Model(inputs, keras.layers.Dense(4)(x)))
-    gpu = compat.gpu_compatibility(model, validate.ops(model))
+    gpu = compat.gpu_compatibility(model, measure.ops(model))
     assert not gpu["compatible"] and gpu["warnings"] == ["Not supported op TOPK_V2"]
 
 
@@ -118,11 +120,11 @@ def test_search_fails_cleanly_when_nothing_meets_the_budget():
 
 def test_layer_errors_rank_every_quantized_tensor(sources, tmp_path):
     pruned, _, calibration = sources
-    rows = debugger.layer_errors(pruned, calibration, calibration[:16])
+    rows = debug.layer_errors(pruned, calibration, calibration[:16])
     assert {r["op_name"] for r in rows} >= {"CONV_2D", "FULLY_CONNECTED"}
     scores = [r["rmse_over_scale"] for r in rows]
     assert scores == sorted(scores, reverse=True) and all(s >= 0 for s in scores)
-    debugger.write_csv(str(tmp_path / "e.csv"), rows)
+    debug.write_csv(str(tmp_path / "e.csv"), rows)
     lines = (tmp_path / "e.csv").read_text().splitlines()
     assert lines[0].startswith("tensor_name,op_name,rmse_over_scale") and len(lines) == len(rows) + 1
 
@@ -130,12 +132,12 @@ def test_layer_errors_rank_every_quantized_tensor(sources, tmp_path):
 def test_float16_sparsity_is_read_through_dequantize(sources):
     pruned, _, _ = sources
     from pipeline.stages.prune import overall_sparsity
-    measured = validate.weight_sparsity(convert_mode("float16", sources))["sparsity"]
+    measured = measure.weight_sparsity(convert_mode("float16", sources))["sparsity"]
     assert measured == pytest.approx(overall_sparsity(pruned), abs=0.01)
 
 
 def test_float16_compute_cost_counts_its_weights(sources):
-    from pipeline import compute
+    from pipeline.tflite import compute
     int8 = compute.tflite_cost(convert_mode("int8", sources))
     half = compute.tflite_cost(convert_mode("float16", sources))
     assert half["params"] == int8["params"] > 0 and half["macs"] == int8["macs"]

@@ -21,11 +21,27 @@ def test_replace_rejects_unknown_fields():
         Recipe().replace(nonsense=1)
 
 
-def test_hash_depends_only_on_the_named_fields():
+def test_hash_depends_only_on_the_named_sections_and_the_seed():
     base = Recipe()
-    assert base.hash(("epochs",)) == base.replace(qat_epochs=7).hash(("epochs",))
-    assert base.hash(("epochs",)) != base.replace(epochs=7).hash(("epochs",))
-    assert base.hash(("epochs",), extra={"m": 1}) != base.hash(("epochs",), extra={"m": 2})
+    assert base.hash(("train",)) == base.replace(qat_epochs=7).hash(("train",))
+    assert base.hash(("train",)) != base.replace(epochs=7).hash(("train",))
+    assert base.hash(("train",)) != base.replace(seed=7).hash(("train",))
+    assert base.hash(("train",), extra={"m": 1}) != base.hash(("train",), extra={"m": 2})
+
+
+def test_knobs_live_in_their_section_and_errors_name_the_field():
+    from pipeline.recipe import ConfigError
+    recipe = Recipe(sparsity=0.9, epochs=3)
+    assert recipe.section("prune").sparsity == recipe.sparsity == 0.9
+    assert recipe.section("train").epochs == 3 and recipe.replace(seed=5).seed == 5
+    with pytest.raises(ConfigError) as error:
+        recipe.replace(sparsity=1.5)
+    assert error.value.field == "prune.sparsity" and error.value.knob == "sparsity"
+    assert str(error.value) == "prune.sparsity must be in [0, 1), got 1.5"
+    with pytest.raises(ConfigError, match="train.lr_schedule must be one of constant, cosine"):
+        recipe.replace(lr_schedule="step")
+    with pytest.raises(AttributeError):
+        recipe.epochs = 4
 
 
 def test_hash_of_no_fields_ignores_the_recipe():

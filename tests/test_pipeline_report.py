@@ -5,7 +5,9 @@ import shutil
 
 import pytest
 
-from pipeline import progress, quantize, report as report_lib
+from pipeline import compression
+from pipeline.bookkeeping import progress
+from pipeline.report import markdown as report_lib
 
 
 def test_output_folder_holds_the_promised_files(tiny_run):
@@ -64,7 +66,7 @@ def run_copy(tiny_run, tmp_path):
 def test_rerun_with_a_changed_qat_flag_reuses_train_and_prune(tiny_entry, run_copy):
     first, out = run_copy
     progress.set_quiet(True)
-    again = quantize.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0), out)
+    again = compression.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0), out)
     assert again["stages"]["train"] == again["stages"]["prune"] == "reused"
     assert again["stages"]["convert_float"] == again["stages"]["validate_float"] == "reused"
     assert again["stages"]["qat"] == again["stages"]["convert_int8"] == "ran"
@@ -73,7 +75,7 @@ def test_rerun_with_a_changed_qat_flag_reuses_train_and_prune(tiny_entry, run_co
     assert again["artifacts"]["model_float.tflite"] == first["artifacts"]["model_float.tflite"]
     assert again["artifacts"]["model_int8.tflite"] != first["artifacts"]["model_int8.tflite"]
 
-    retrained = quantize.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0, epochs=2), out)
+    retrained = compression.run(tiny_entry, tiny_entry.recipe.replace(qat_epochs=0, epochs=2), out)
     assert retrained["skipped_stages"] == [] and retrained["timings_s"]["train"] > 0
 
 
@@ -81,7 +83,7 @@ def test_changed_latency_setting_retimes_without_revalidating(tiny_entry, run_co
     first, out = run_copy
     progress.set_quiet(True)
     recipe = tiny_entry.recipe.replace(latency_min_runs=tiny_entry.recipe.latency_min_runs + 40)
-    again = quantize.run(tiny_entry, recipe, out)
+    again = compression.run(tiny_entry, recipe, out)
     assert again["stages"]["latency"] == "ran"
     assert again["stages"]["validate_float"] == again["stages"]["validate_int8"] == "reused"
     runs = [v["latency_ms"]["runs"] for v in again["variants"]]
@@ -92,7 +94,7 @@ def test_changed_latency_setting_retimes_without_revalidating(tiny_entry, run_co
 def test_identical_rerun_skips_every_stage(tiny_entry, run_copy):
     first, out = run_copy
     progress.set_quiet(True)
-    again = quantize.run(tiny_entry, tiny_entry.recipe, out)
+    again = compression.run(tiny_entry, tiny_entry.recipe, out)
     assert set(again["skipped_stages"]) == set(first["stages"]) >= {
         "train", "prune", "qat", "convert_float", "convert_int8", "validate_float",
         "validate_int8", "latency", "debug"}
@@ -105,7 +107,7 @@ def test_damaged_artifact_is_redone_not_trusted(tiny_entry, run_copy):
     progress.set_quiet(True)
     with open(os.path.join(out, "model_int8.tflite"), "r+b") as f:
         f.write(b"junk")
-    again = quantize.run(tiny_entry, tiny_entry.recipe, out)
+    again = compression.run(tiny_entry, tiny_entry.recipe, out)
     assert again["stages"]["convert_int8"] == "ran" and again["stages"]["qat"] == "reused"
     assert again["artifacts"]["model_int8.tflite"] == first["artifacts"]["model_int8.tflite"]
 
@@ -115,7 +117,7 @@ def test_report_records_provenance(tiny_run):
     assert report["versions"]["tensorflow"].startswith("2.21")
     assert report["config"]["recipe"]["seed"] == 1234 and report["config"]["model"] == "tiny"
     assert len(report["config_hash"]) == 16
-    from pipeline.resume import sha256_file
+    from pipeline.bookkeeping.records import sha256_file
     for name, digest in report["artifacts"].items():
         assert sha256_file(os.path.join(out, name)) == digest
 
@@ -123,7 +125,7 @@ def test_report_records_provenance(tiny_run):
 def test_same_seed_gives_identical_tflite_bytes(tiny_entry, tiny_run, tmp_path):
     first, _ = tiny_run
     progress.set_quiet(True)
-    second = quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path / "fresh"))
+    second = compression.run(tiny_entry, tiny_entry.recipe, str(tmp_path / "fresh"))
     assert second["skipped_stages"] == []
     assert second["artifacts"] == first["artifacts"]
 
@@ -138,12 +140,12 @@ def test_bad_data_fails_before_training_with_one_line(tiny_entry, tmp_path):
     x_train[3, 0, 0, 0] = np.nan
     bad = dataclasses.replace(bad, x_train=x_train)
     with pytest.raises(PipelineError, match=r"quadrants .*x_train has NaN/Inf values") as err:
-        quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=bad)
+        compression.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=bad)
     assert "\n" not in str(err.value)
     assert not os.path.exists(tmp_path / "baseline.keras")
     wrong_labels = dataclasses.replace(make_quadrant_dataset(), y_test=np.full(128, 7))
     with pytest.raises(PipelineError, match="y_test has labels outside"):
-        quantize.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=wrong_labels)
+        compression.run(tiny_entry, tiny_entry.recipe, str(tmp_path), dataset=wrong_labels)
 
 
 @pytest.mark.parametrize("speedup, hinted", [(1.05, True), (2.4, False)])

@@ -7,7 +7,7 @@ import sys
 import time
 
 from conftest import REPO
-from pipeline import lock
+from pipeline.bookkeeping import lock
 
 # digits_cnn with a short baseline and a long QAT, so a kill lands inside QAT.
 QUICK = ["--epochs=3", "--prune_epochs=2", "--qat_epochs=25", "--calibration_samples=100"]

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from pipeline import latency, runtime, validate
+from pipeline.tflite import latency, runtime, measure
 from pipeline.errors import PipelineError
 from pipeline.stages import convert
 
@@ -50,7 +50,7 @@ def test_garbage_bytes_are_a_user_error():
 
 
 def test_sizes_measure_raw_and_gzip(float_model):
-    s = validate.sizes(float_model)
+    s = measure.sizes(float_model)
     assert s["bytes"] == len(float_model)
     assert s["gzip_bytes"] == len(gzip.compress(float_model, mtime=0)) < s["bytes"]
 
@@ -69,7 +69,7 @@ def test_weight_sparsity_is_read_from_the_file(trained_tiny):
     kernel = weights[0].copy()
     kernel.reshape(-1)[: kernel.size // 2] = 0  # Zero exactly half of the conv kernel.
     model.set_weights([kernel, *weights[1:]])
-    measured = validate.weight_sparsity(convert.to_float(model))
+    measured = measure.weight_sparsity(convert.to_float(model))
     conv = [v for k, v in measured["per_tensor"].items() if "conv2d" in k]
     assert conv == [pytest.approx(0.5, abs=1 / kernel.size)]
     total = sum(w.size for w in (kernel, weights[2], weights[4]))

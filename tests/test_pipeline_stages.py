@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY_RECIPE, build_tiny_cnn
-from pipeline import data, runtime, validate
+from pipeline import data
+from pipeline.tflite import runtime, measure
 from pipeline.stages import convert, prune, qat
 
 
@@ -64,12 +65,12 @@ def test_qat_keeps_pruned_zeros_and_converts_to_full_int8(trained_tiny, quadrant
     assert any("quant" in l.name for l in quantized.layers)
     assert metrics["accuracy"] > 0.8
     int8 = convert.to_int8(quantized, data.calibration_samples(quadrants, 32, seed=0))
-    dtypes = validate.io_dtypes(int8)
+    dtypes = measure.io_dtypes(int8)
     assert dtypes == {"input_dtype": "int8", "output_dtype": "int8"}
-    assert validate.weight_sparsity(int8)["sparsity"] >= 0.8 - prune.SPARSITY_TOLERANCE
-    compute = [o for o in validate.ops(int8) if o["op"] not in ("RESHAPE",)]
+    assert measure.weight_sparsity(int8)["sparsity"] >= 0.8 - prune.SPARSITY_TOLERANCE
+    compute = [o for o in measure.ops(int8) if o["op"] not in ("RESHAPE",)]
     assert all(dt in ("int8", "int32") for o in compute for dt in o["outputs"]), compute
-    assert validate.accuracy(int8, quadrants) > 0.8
+    assert measure.accuracy(int8, quadrants) > 0.8
 
 
 def test_float_tflite_matches_keras(trained_tiny, quadrants):
@@ -78,10 +79,10 @@ def test_float_tflite_matches_keras(trained_tiny, quadrants):
     expected = model.predict(quadrants.x_test, verbose=0)
     got = runtime.predict(flat, quadrants.x_test, batch_size=50)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    assert validate.weight_sparsity(flat)["sparsity"] < 0.05
+    assert measure.weight_sparsity(flat)["sparsity"] < 0.05
 
 
 def test_untrained_model_is_not_accurate(quadrants):
     """Guards the accuracy assertions above: they are not met by chance."""
     flat = convert.to_float(build_tiny_cnn(quadrants))
-    assert validate.accuracy(flat, quadrants) < 0.6
+    assert measure.accuracy(flat, quadrants) < 0.6

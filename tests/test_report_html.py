@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from pipeline import report_html
+from pipeline.report import html
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -37,14 +37,14 @@ def test_page_is_self_contained_with_every_section(tiny_run):
                                          {"layer": "dense", "rmse_over_scale": 0.05}],
               "benchmarks": {"rows": [{"recipe": "ptq", "accuracy": 0.9, "bytes": 5000,
                                        "gzip_bytes": 3000, "latency_ms": {"median": 0.01}}]}}
-    page = report_html.render_html(report)
+    page = html.render_html(report)
     assert image_ids(page) == ["plot-accuracy-size", "plot-accuracy-latency", "plot-confusion-int8",
                                "plot-sparsity-keras", "plot-sparsity-int8", "plot-layer-errors"]
     assert "http://" not in page and "https://" not in page  # Nothing to fetch: one file.
     for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page):
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
     assert all(f'alt="' in tag for tag in re.findall(r"<img [^>]+>", page))
-    assert "recipe: ptq" in report_html.points(report)[-1]["label"]
+    assert "recipe: ptq" in html.points(report)[-1]["label"]
 
 
 def test_optional_sections_are_left_out_when_absent(tiny_run):
@@ -52,15 +52,15 @@ def test_optional_sections_are_left_out_when_absent(tiny_run):
     bare = {k: v for k, v in report.items() if k not in ("pruning", "layer_errors", "benchmarks")}
     bare["variants"] = [{k: v for k, v in variant.items() if k != "confusion_matrix"}
                         for variant in report["variants"]]
-    ids = image_ids(report_html.render_html(bare))
+    ids = image_ids(html.render_html(bare))
     assert ids == ["plot-accuracy-size", "plot-accuracy-latency", "plot-sparsity-int8"]
 
 
 def test_write_html_writes_the_rendered_page(tiny_run, tmp_path):
     report, _ = tiny_run
-    path = report_html.write_html(report, str(tmp_path))
+    path = html.write_html(report, str(tmp_path))
     assert path == str(tmp_path / "report.html")
-    assert open(path, encoding="utf-8").read() == report_html.render_html(report)
+    assert open(path, encoding="utf-8").read() == html.render_html(report)
 
 
 def images_loaded(browser: str, page: str, folder) -> str:
@@ -85,7 +85,7 @@ def test_images_load_in_headless_chromium(tiny_run, tmp_path):
     html_path = os.path.join(out, "report.html")
     # The pipeline writes report.html (once wired in quantize.run); else render it here.
     page = (open(html_path, encoding="utf-8").read() if os.path.exists(html_path)
-            else report_html.render_html(report))
+            else html.render_html(report))
     expected = len(image_ids(page))
     assert expected >= 4
     assert images_loaded(browser, page, tmp_path) == f"{expected}/{expected}"

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import REPO, TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
 from models import user
-from pipeline import progress, quantize
+from pipeline import compression
+from pipeline.bookkeeping import progress
 from pipeline.errors import PipelineError
 
 FAST = TINY_RECIPE.replace(prune_epochs=2, qat_epochs=1, calibration_samples=32)
@@ -30,7 +31,7 @@ def npz_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_user_model(npz_path):
     """A trained tiny CNN and its accuracy on the npz as the pipeline will prepare it."""
-    from pipeline import training
+    from pipeline.training import fit
     from pipeline.stages import train
     ds = user.dataset_from_npz(npz_path, (8, 8, 1), 4)
     model, metrics = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
@@ -48,7 +49,7 @@ def test_saved_models_are_evaluated_not_retrained(trained_user_model, npz_path, 
     model, accuracy = trained_user_model
     entry = user.entry_from_path(saved(model, str(tmp_path), kind), npz_path, FAST)
     progress.set_quiet(True)
-    report = quantize.run(entry, entry.recipe, str(tmp_path / "out"))
+    report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
     assert report["keras"]["float_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert report["timings_s"]["train"] < 5  # Evaluated, not trained.
     int8 = report["variants"][1]
@@ -119,7 +120,7 @@ def test_python_module_entry_is_trained(tmp_path):
     entry = user.entry_from_path(str(module), None, FAST)
     assert not entry.pretrained and entry.name == "my_model"
     progress.set_quiet(True)
-    report = quantize.run(entry, entry.recipe, str(tmp_path / "out"))
+    report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
     assert report["keras"]["float_accuracy"] > 0.8 and report["timings_s"]["train"] > 0
 
 
@@ -143,13 +144,13 @@ def awkward_entry():
 
 
 def test_unsupported_layers_are_reported_and_left_float(awkward_entry, tmp_path):
-    from pipeline import quant_support
+    from pipeline.training import quant_support
     layers = quant_support.unsupported_layers(build_awkward(make_quadrant_dataset()))
     assert [(u["layer"], u["type"]) for u in layers] == [
         ("bn_after_relu", "BatchNormalization"), ("halve", "Lambda")]
     assert all(u["hint"] for u in layers)
     progress.set_quiet(True)
-    report = quantize.run(awkward_entry, awkward_entry.recipe, str(tmp_path))
+    report = compression.run(awkward_entry, awkward_entry.recipe, str(tmp_path))
     assert report["qat"]["path"] == "partial"
     assert [u["layer"] for u in report["qat"]["float_layers"]] == ["bn_after_relu", "halve"]
     int8 = report["variants"][1]
@@ -160,7 +161,7 @@ def test_unsupported_layers_are_reported_and_left_float(awkward_entry, tmp_path)
 
 def test_qat_off_goes_straight_to_calibrated_int8(awkward_entry, tmp_path):
     progress.set_quiet(True)
-    report = quantize.run(awkward_entry, awkward_entry.recipe.replace(qat="off"), str(tmp_path))
+    report = compression.run(awkward_entry, awkward_entry.recipe.replace(qat="off"), str(tmp_path))
     assert report["qat"]["path"] == "off" and "qat" not in report["stages"]
     assert report["keras"]["qat_accuracy"] is None
     int8 = report["variants"][1]

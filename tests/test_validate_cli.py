@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline import inspect_tflite, runtime, validate_file
+from pipeline.cli import validate_file
+from pipeline.tflite import inspect_tflite, runtime
 from pipeline.errors import PipelineError
 
 from conftest import REPO

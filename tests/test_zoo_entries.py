@@ -97,7 +97,7 @@ def test_resnet8_is_the_mlperf_tiny_network(cifar):
     ("mnist_tiny", "mnist_cnn", 0.15), ("resnet8_slim", "resnet8", 0.3)])
 def test_zoo_students_fit_their_teachers_and_are_much_smaller(student, teacher,
                                                                 largest_fraction):
-    from pipeline import distill
+    from pipeline.training import distill
     from pipeline.data import Dataset
     data = {"mnist_tiny": ((28, 28), 10), "resnet8_slim": ((32, 32, 3), 10)}[student]
     x = np.zeros((2, *data[0]), np.float32)
@@ -160,13 +160,14 @@ def test_tiny_end_to_end(name, kws_dir, tmp_path):
     """`make quantize MODEL=<name>` on 256 training / 128 test examples, one epoch per stage:
     train, prune, QAT, float + int8 conversion, validation, report. ds_cnn runs on the
     generated npz, through its own loader."""
-    from pipeline import progress, quantize
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
     progress.set_quiet(True)
     entry = registry.get(name)
     data_dir = kws_dir if name == "ds_cnn" else shared(
         "fashion_mnist" if name == "fashion_cnn" else "cifar10")
     dataset = entry.load_data(data_dir).take(train=256, test=128)
-    report = quantize.run(entry, entry.recipe.replace(**TINY), str(tmp_path), dataset=dataset)
+    report = compression.run(entry, entry.recipe.replace(**TINY), str(tmp_path), dataset=dataset)
     int8 = next(v for v in report["variants"] if v["name"] == "int8")
     assert (int8["input_dtype"], int8["output_dtype"]) == ("int8", "int8")
     assert int8["compatibility"]["float_ops_in_integer_model"] == []

@@ -1,18 +1,18 @@
-"""The baseline's learning-rate schedule and training-time augmentation (pipeline/training.py)."""
+"""The baseline's learning-rate schedule and training-time augmentation (pipeline/training/fit.py)."""
 import numpy as np
 import pytest
 
 from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
-from pipeline import training
+from pipeline.training import fit
 from pipeline.errors import PipelineError
 
 
 def test_constant_schedule_is_the_plain_learning_rate():
-    assert training.learning_rate_for("constant", 1e-3, 100) == 1e-3
+    assert fit.learning_rate_for("constant", 1e-3, 100) == 1e-3
 
 
 def test_cosine_schedule_decays_from_the_learning_rate_to_zero():
-    schedule = training.learning_rate_for("cosine", 1e-2, 100)
+    schedule = fit.learning_rate_for("cosine", 1e-2, 100)
     values = [float(schedule(step)) for step in (0, 25, 50, 75, 100)]
     assert values[0] == pytest.approx(1e-2)
     assert values[2] == pytest.approx(5e-3, rel=1e-4)  # Half way down a cosine.
@@ -25,9 +25,9 @@ def test_fit_with_cosine_ends_at_a_learning_rate_near_zero():
     seed_everything(0)
     dataset = make_quadrant_dataset(n_train=128, n_test=32)
     model = build_tiny_cnn(dataset)
-    training.fit(model, dataset, epochs=2, learning_rate=1e-2, batch_size=32, schedule="cosine")
+    fit.fit(model, dataset, epochs=2, learning_rate=1e-2, batch_size=32, schedule="cosine")
     optimizer = model.optimizer
-    assert int(optimizer.iterations.numpy()) == 2 * training.steps_per_epoch(dataset, 32)
+    assert int(optimizer.iterations.numpy()) == 2 * fit.steps_per_epoch(dataset, 32)
     # The last of 8 steps ran at 1e-2 * (1 + cos(7/8 pi)) / 2 = 3.8e-4.
     assert float(optimizer.learning_rate) == pytest.approx(3.8e-4, rel=0.02)
 
@@ -38,7 +38,7 @@ def test_flip_crop_changes_images_but_not_shapes_or_labels():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.1, 1.0, (64, 32, 32, 3)).astype(np.float32)  # No zeros of its own.
     y = np.arange(64)  # The label names each output's source image.
-    batches = list(training.augmented_batches(x, y, 16, "flip_crop"))
+    batches = list(fit.augmented_batches(x, y, 16, "flip_crop"))
     assert [b[0].shape for b in batches] == [(16, 32, 32, 3)] * 4
     seen_x = np.concatenate([b[0].numpy() for b in batches])
     seen_y = np.concatenate([b[1].numpy() for b in batches])
@@ -68,17 +68,17 @@ def test_flip_crop_changes_images_but_not_shapes_or_labels():
 def test_no_augmentation_yields_the_training_set_unchanged():
     x = np.random.default_rng(1).uniform(size=(40, 8, 8, 1)).astype(np.float32)
     y = np.arange(40) % 4
-    seen = np.concatenate([b[0].numpy() for b in training.augmented_batches(x, y, 16, "none")])
+    seen = np.concatenate([b[0].numpy() for b in fit.augmented_batches(x, y, 16, "none")])
     assert sorted(map(bytes, seen)) == sorted(map(bytes, x))
 
 
 def test_flip_crop_needs_images_and_unknown_choices_are_user_errors():
     with pytest.raises(PipelineError, match="NHWC"):
-        training.augmented_batches(np.zeros((4, 49, 10), np.float32), np.zeros(4), 2, "flip_crop")
+        fit.augmented_batches(np.zeros((4, 49, 10), np.float32), np.zeros(4), 2, "flip_crop")
     with pytest.raises(PipelineError, match="augmentation"):
-        training.augmented_batches(np.zeros((4, 8, 8, 1), np.float32), np.zeros(4), 2, "mixup")
+        fit.augmented_batches(np.zeros((4, 8, 8, 1), np.float32), np.zeros(4), 2, "mixup")
     with pytest.raises(PipelineError, match="schedule"):
-        training.learning_rate_for("step", 1e-3, 10)
+        fit.learning_rate_for("step", 1e-3, 10)
 
 
 def test_augmentation_is_not_part_of_the_trained_or_saved_model(tmp_path):
@@ -89,7 +89,7 @@ def test_augmentation_is_not_part_of_the_trained_or_saved_model(tmp_path):
     recipe = TINY_RECIPE.replace(epochs=2, augment="flip_crop", lr_schedule="cosine")
     model, metrics = train.train(build_tiny_cnn(dataset), dataset, recipe)
     assert 0.0 <= metrics["accuracy"] <= 1.0  # (Flips swap this task's classes: no bar.)
-    assert int(model.optimizer.iterations.numpy()) == 2 * training.steps_per_epoch(dataset, 32)
+    assert int(model.optimizer.iterations.numpy()) == 2 * fit.steps_per_epoch(dataset, 32)
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.models.load_model(path)

@@ -1,12 +1,14 @@
 """Stage: magnitude pruning with tfmot to the recipe's sparsity, then `strip_pruning`."""
 import numpy as np
 
-from pipeline import flatten, progress, training
+from pipeline.bookkeeping import progress
+from pipeline.training import flatten, fit
 from pipeline.data import Dataset
-from pipeline.distill import Teacher
+from pipeline.training.distill import Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
+from pipeline.stages.distill import compression_teacher
 
 # tfmot's masks are computed per tensor with a top-k, so a layer can land a hair under target.
 SPARSITY_TOLERANCE = 0.01
@@ -127,12 +129,12 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     if recipe.pruning == "off":
-        training.compile_model(copy, recipe.prune_learning_rate)
-        return copy, {"accuracy": training.accuracy(copy, dataset, recipe.eval_batch_size),
+        fit.compile_model(copy, recipe.prune_learning_rate)
+        return copy, {"accuracy": fit.accuracy(copy, dataset, recipe.eval_batch_size),
                       "sparsity": overall_sparsity(copy), "sparsity_per_layer":
                       kernel_sparsity(copy), "pruned_layers": [], "schedule": None,
                       "flattened_models": flattened}
-    total_steps = training.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
+    total_steps = fit.steps_per_epoch(dataset, recipe.batch_size) * recipe.prune_epochs
     if total_steps < 1:
         raise PipelineError("pruning needs at least one training step: set --prune_epochs >= 1")
     chosen, per_layer = plan(model, recipe)
@@ -153,7 +155,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     # tfmot wraps the layers it is given and masks their kernels: the copy above keeps the
     # caller's baseline the float model it was.
     pruned = keras.models.clone_model(copy, clone_function=wrap)
-    training.fit(pruned, dataset, epochs=recipe.prune_epochs,
+    fit.fit(pruned, dataset, epochs=recipe.prune_epochs,
                  learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,
                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], teacher=teacher)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
@@ -162,10 +164,17 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     if short:
         raise RuntimeError(f"pruning schedule missed its {per_layer:.3f} target: {short}")
     frequency, end_step = schedule_steps(total_steps, recipe.prune_ramp_fraction)
-    training.compile_model(stripped, recipe.prune_learning_rate)
-    return stripped, {"accuracy": training.accuracy(stripped, dataset, recipe.eval_batch_size),
+    fit.compile_model(stripped, recipe.prune_learning_rate)
+    return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size),
                       "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
                       "pruned_layers": chosen, "flattened_models": flattened,
                       "schedule": {"total_steps": total_steps, "frequency": frequency,
                                    "end_step": end_step, "initial": recipe.initial_sparsity,
                                    "final_per_layer": per_layer}}
+
+
+def run(inputs, ctx):
+    """Stage `prune`: the reference float model (`float`) pruned -> `compressed`."""
+    model, metrics = prune(inputs["float"], ctx.dataset, ctx.recipe,
+                           compression_teacher(inputs, ctx.recipe))
+    return {"compressed": model}, metrics

@@ -1,9 +1,10 @@
 """Stage: quantization-aware training that keeps the pruned zeros (PQAT)."""
-from pipeline import quant_support, training
+from pipeline.training import quant_support, fit
 from pipeline.data import Dataset
-from pipeline.distill import Teacher
+from pipeline.training.distill import Teacher
 from pipeline.keras import SafeModeScope, tfmot
 from pipeline.recipe import Recipe
+from pipeline.stages.distill import compression_teacher
 
 
 def quantize_model(model, preserve_sparsity: bool = True):
@@ -30,9 +31,22 @@ def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True,
     `teacher` is given); returns (QAT model, metrics)."""
     unsupported = quant_support.unsupported_layers(model)
     quantized = quantize_model(model, preserve_sparsity)
-    training.fit(quantized, dataset, epochs=recipe.qat_epochs,
+    fit.fit(quantized, dataset, epochs=recipe.qat_epochs,
                  learning_rate=recipe.qat_learning_rate, batch_size=recipe.batch_size,
                  teacher=teacher)
-    return quantized, {"accuracy": training.accuracy(quantized, dataset, recipe.eval_batch_size),
+    return quantized, {"accuracy": fit.accuracy(quantized, dataset, recipe.eval_batch_size),
                        "path": "partial" if unsupported else "full",
                        "float_layers": unsupported}
+
+
+def run(inputs, ctx):
+    """Stage `qat`: the current `compressed` model fine-tuned with fake quantization."""
+    model, metrics = qat(inputs["compressed"], ctx.dataset, ctx.recipe,
+                         teacher=compression_teacher(inputs, ctx.recipe))
+    return {"quantized": model}, metrics
+
+
+def rebuild(inputs):
+    """QAT wrappers do not round-trip through model files: the saved weights load into the
+    same wrapping of the same input model."""
+    return quantize_model(inputs["compressed"])

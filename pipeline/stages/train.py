@@ -1,7 +1,7 @@
 """Stage: train the float baseline."""
-from pipeline import training
+from pipeline.training import fit
 from pipeline.data import Dataset
-from pipeline.distill import Teacher
+from pipeline.training.distill import Teacher
 from pipeline.recipe import Recipe
 
 
@@ -12,10 +12,10 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     Only the baseline (and distillation) use the recipe's learning-rate schedule and
     augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
     """
-    training.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
+    fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
                  batch_size=recipe.batch_size, schedule=recipe.lr_schedule,
                  augment=recipe.augment, teacher=teacher)
-    return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
+    return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size),
                    "epochs": recipe.epochs}
 
 
@@ -31,7 +31,14 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
         from pipeline.keras import keras
         model = keras.models.clone_model(model)  # Fresh initialisers.
     elif pretrained and teacher is None:
-        training.compile_model(model, recipe.learning_rate)
-        return model, {"accuracy": training.accuracy(model, dataset, recipe.eval_batch_size),
+        fit.compile_model(model, recipe.learning_rate)
+        return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size),
                        "epochs": 0, "pretrained": True}
     return train(model, dataset, recipe, teacher)
+
+
+def run_baseline(inputs, ctx):
+    """Stage `train`: the entry's model trained (or, brought trained, evaluated)."""
+    model, metrics = baseline(ctx.entry.make(ctx.dataset, ctx.recipe), ctx.dataset, ctx.recipe,
+                              ctx.entry.pretrained)
+    return {"float": model}, metrics

@@ -10,7 +10,7 @@ import io
 import math
 import os
 
-from pipeline import report as report_lib
+from pipeline.report import markdown as report_lib
 
 COLORS = {"float": "#1f77b4", "int8": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
@@ -223,7 +223,7 @@ def render_html(report: dict) -> str:
 
 def write_html(report: dict, out_dir: str) -> str:
     """Renders and writes `out_dir/report.html` atomically; returns its path."""
-    from pipeline import artifacts
+    from pipeline.bookkeeping import artifacts
     path = os.path.join(out_dir, "report.html")
     artifacts.write_text(path, render_html(report))
     return path

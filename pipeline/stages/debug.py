@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from pipeline import artifacts
+from pipeline.bookkeeping import artifacts
 from pipeline.data import representative_dataset
 from pipeline.keras import tf
 from pipeline.stages import convert
@@ -59,3 +59,15 @@ def mixed_int8(model, calibration: np.ndarray, float_nodes: list[str]) -> bytes:
     """Calibrated int8 with the named tensors' ops kept in float (float input/output)."""
     debugger = _debugger(model, calibration, calibration[:1], denylist=float_nodes)
     return debugger.get_nondebug_quantized_model()
+
+
+LAYER_ERRORS_FILE = "layer_errors.csv"
+
+
+def run(inputs, ctx):
+    """Stage `debug`: the per-layer errors of calibrated int8 of the `compressed` float
+    model, written to layer_errors.csv for the report."""
+    rows = layer_errors(inputs["compressed"], ctx.calibration,
+                        ctx.calibration[:ctx.recipe.debug_samples])
+    write_csv(ctx.path(LAYER_ERRORS_FILE), rows)
+    return {}, {"layers": rows}

@@ -78,7 +78,7 @@ def exercise(model: bytes, batch_size: int = 1) -> dict:
     """Everything the validate path does with a model, on zeros. Runs in the child."""
     import numpy as np
 
-    from pipeline import runtime, validate
+    from pipeline.tflite import runtime, measure
     interpreter = runtime.make_interpreter(model)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if not inputs or not outputs:
@@ -88,9 +88,9 @@ def exercise(model: bytes, batch_size: int = 1) -> dict:
     for detail in inputs:
         interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
     interpreter.invoke()
-    validate.io_dtypes(model)
-    validate.ops(model)
-    validate.weight_sparsity(model)
+    measure.io_dtypes(model)
+    measure.ops(model)
+    measure.weight_sparsity(model)
     first = inputs[0]
     if all(int(d) > 0 for d in first["shape"][1:]):
         # The evaluation path resizes the input to the batch size and quantizes float rows.
@@ -127,7 +127,7 @@ def worker_main(memory_limit_mb: int) -> None:
         import resource
         limit = memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from pipeline import runtime
+    from pipeline.tflite import runtime
     runtime.interpreter_class()  # Import the runtime once, before the first request.
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
@@ -158,7 +158,7 @@ class ProbeWorker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.inspect_tflite", "--worker",
+            [sys.executable, "-m", "pipeline.tflite.inspect_tflite", "--worker",
              f"--memory_limit_mb={self.memory_limit_mb}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         self.starts += 1

@@ -15,7 +15,7 @@ on a tiny dataset shaped for the original model. Each case is classified:
 
 All cases share one probe child, restarted only after it crashes or times out.
 
-    python -m pipeline.fuzz --cases=2000 [--model=PATH ...] [--seed=0] [--json_out=PATH]
+    python -m pipeline.cli.fuzz --cases=2000 [--model=PATH ...] [--seed=0] [--json_out=PATH]
 """
 import argparse
 import collections
@@ -31,7 +31,8 @@ import time
 
 import numpy as np
 
-from pipeline import inspect_tflite, validate_file
+from pipeline.cli import validate_file
+from pipeline.tflite import inspect_tflite
 from pipeline.errors import PipelineError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -220,7 +221,7 @@ def summary_line(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.fuzz", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.cli.fuzz", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", action="append", default=[],

@@ -4,11 +4,10 @@ import gzip
 
 import numpy as np
 
-from pipeline import runtime
+from pipeline.tflite import runtime
 from pipeline.data import Dataset
+from pipeline.tflite.model import content, inspector
 
-# Ops whose input 1 is the weight tensor that pruning sparsifies.
-WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
 
 
 def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256) -> float:
@@ -28,19 +27,18 @@ def evaluate(model: bytes, dataset: Dataset, batch_size: int = 256) -> dict:
 
 def sizes(model: bytes) -> dict:
     # mtime=0 keeps the gzip size independent of the clock.
-    return {"bytes": len(model), "gzip_bytes": len(gzip.compress(model, mtime=0))}
+    return {"bytes": len(model), "gzip_bytes": len(gzip.compress(content(model), mtime=0))}
 
 
 def io_dtypes(model: bytes) -> dict:
-    interpreter = runtime.make_interpreter(model)
+    interpreter = inspector(model)
     return {"input_dtype": np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
             "output_dtype": np.dtype(interpreter.get_output_details()[0]["dtype"]).name}
 
 
 def ops(model: bytes) -> list[dict]:
     """Each op with the dtypes of its inputs and outputs, in graph order."""
-    interpreter = runtime.make_interpreter(model)
-    interpreter.allocate_tensors()
+    interpreter = inspector(model)
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
 
     def dtypes(indices):
@@ -58,20 +56,17 @@ def op_counts(ops_list: list[dict]) -> list[dict]:
 
 def weight_sparsity(model: bytes) -> dict:
     """Zeros among the weights of conv/dense ops, read from the file's own buffers."""
-    interpreter = runtime.make_interpreter(model)
-    interpreter.allocate_tensors()
+    interpreter = inspector(model)
     zeros = total = 0
     per_tensor = {}
     seen = set()
     names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
     op_list = runtime.model_ops(interpreter)
-    # float16 weights reach the kernel through a DEQUANTIZE op: read its constant input.
-    dequantized = {int(op["outputs"][0]): int(op["inputs"][0]) for op in op_list
-                   if op["op_name"] == "DEQUANTIZE" and len(op["inputs"]) and len(op["outputs"])}
+    producer = runtime.producers(op_list)
     for op in op_list:
-        if op["op_name"] not in WEIGHT_OPS or len(op["inputs"]) < 2:
+        if op["op_name"] not in runtime.WEIGHT_OPS or len(op["inputs"]) < 2:
             continue
-        index = dequantized.get(int(op["inputs"][1]), int(op["inputs"][1]))
+        index = runtime.stored_tensor(int(op["inputs"][1]), producer)
         if index in seen:
             continue
         seen.add(index)

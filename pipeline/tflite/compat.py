@@ -3,7 +3,8 @@ compatibility, and float compute left inside a model that claims to be integer."
 import contextlib
 import io
 
-from pipeline import runtime
+from pipeline.tflite import runtime
+from pipeline.tflite.model import content, inspector
 
 # Ops that only convert between types at the model's edges; float there is by design.
 BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
@@ -12,7 +13,9 @@ INTEGER_TYPES = {"int8", "uint8", "int16", "int32", "int64", "bool"}
 
 def _ops(model: bytes, with_default_delegates: bool) -> list[dict]:
     """All graph nodes, the delegate's DELEGATE nodes included (they are what is counted)."""
-    interpreter = runtime.make_interpreter(model, default_delegates=with_default_delegates)
+    if with_default_delegates:
+        return inspector(model)._get_ops_details()
+    interpreter = runtime.make_interpreter(model, default_delegates=False)
     interpreter.allocate_tensors()
     return interpreter._get_ops_details()
 
@@ -67,7 +70,7 @@ def _analyzer_verdict(model: bytes) -> dict:
     from pipeline.keras import tf  # The Analyzer ships with TensorFlow only.
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
-        tf.lite.experimental.Analyzer.analyze(model_content=model, gpu_compatibility=True)
+        tf.lite.experimental.Analyzer.analyze(model_content=content(model), gpu_compatibility=True)
     lines = text.getvalue().splitlines()
     return {"compatible": any("looks compatible with GPU delegate" in line for line in lines),
             "warnings": sorted({line.split("WARNING:", 1)[1].strip() for line in lines

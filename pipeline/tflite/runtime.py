@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.tflite.model import content
 
 
 @functools.cache
@@ -42,9 +43,28 @@ def make_interpreter(model: bytes, num_threads: int = 1, default_delegates: bool
         resolver = sys.modules[cls.__module__].OpResolverType
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        return cls(model_content=model, num_threads=num_threads, **kwargs)
+        return cls(model_content=content(model), num_threads=num_threads, **kwargs)
     except ValueError as e:
         raise PipelineError(f"not a loadable .tflite model: {str(e).splitlines()[0]}") from None
+
+
+# Ops whose input 1 is a weight tensor (the one pruning sparsifies and clustering shares).
+WEIGHT_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
+                        "CONV_3D"})
+
+
+def producers(ops: list[dict]) -> dict[int, dict]:
+    """tensor index -> the op that writes it."""
+    return {int(t): op for op in ops for t in op["outputs"]}
+
+
+def stored_tensor(index: int, producer: dict) -> int:
+    """The stored tensor behind a weight: float16 and hybrid files feed it to the kernel
+    through a DEQUANTIZE op, whose constant input is what the file holds."""
+    op = producer.get(index)
+    if op is not None and op["op_name"] == "DEQUANTIZE":
+        return int(op["inputs"][0])
+    return index
 
 
 def model_ops(interpreter) -> list[dict]:

@@ -8,9 +8,9 @@ reshapes are left out, as in the usual "MACs" figure of model cards.
 """
 import numpy as np
 
-# TFLite ops whose input 1 is a weight tensor [out, ..., in] and whose cost is
-# (weights) x (output positions): every output position multiplies each weight once.
-WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+# The weight ops (runtime.WEIGHT_OPS) whose cost is (weights) x (output positions): every
+# output position multiplies each weight once.
+MAC_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 ELEMENTWISE_OPS = ("ADD",)
 
 
@@ -62,13 +62,13 @@ def tflite_cost(model: bytes) -> dict:
     pruned zeros would do (int8 weights are symmetric, so a pruned weight is exactly 0).
     Per inference: shapes are divided by the input's batch dimension.
     """
-    from pipeline import runtime
-    interpreter = runtime.make_interpreter(model)
-    interpreter.allocate_tensors()
+    from pipeline.tflite import runtime
+    from pipeline.tflite.model import inspector
+    interpreter = inspector(model)
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     # Without DELEGATE nodes, which would shadow the DEQUANTIZE ops feeding float16 weights.
     ops = runtime.model_ops(interpreter)
-    producer = {int(t): op for op in ops for t in op["outputs"]}
+    producer = runtime.producers(ops)
     batch = max(1, int(interpreter.get_input_details()[0]["shape"][0]))
     graph_inputs = {int(d["index"]) for d in interpreter.get_input_details()}
     params = macs = effective = 0
@@ -77,8 +77,8 @@ def tflite_cost(model: bytes) -> dict:
         out_shape = tensors[int(op["outputs"][0])]["shape"]
         # Conv: out_h*out_w; fully connected: rows; elementwise: all but the channel axis.
         positions = int(np.prod(out_shape[:-1], dtype=np.int64)) // batch
-        if name in WEIGHT_OPS and len(inputs) >= 2:
-            sources = [_source(i, producer) for i in inputs[1:3] if i >= 0]
+        if name in MAC_WEIGHT_OPS and len(inputs) >= 2:
+            sources = [runtime.stored_tensor(i, producer) for i in inputs[1:3] if i >= 0]
             if any(s in producer or s in graph_inputs for s in sources):
                 continue  # Weights computed at run time: nothing stored to count.
             # Each output position multiplies every weight once, whatever the layout:
@@ -94,11 +94,4 @@ def tflite_cost(model: bytes) -> dict:
             macs, effective = macs + elements, effective + elements
     return {"params": int(params), "macs": int(macs), "effective_macs": int(effective)}
 
-
-def _source(index: int, producer: dict) -> int:
-    """The stored tensor behind a weight: fp16 / hybrid files insert a DEQUANTIZE op."""
-    op = producer.get(index)
-    if op is not None and op["op_name"] == "DEQUANTIZE":
-        return int(op["inputs"][0])
-    return index
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from pipeline import artifacts
+from pipeline.bookkeeping import artifacts
 from pipeline.data import Dataset
 
 RECORDS_DIR = "stages"
@@ -29,18 +29,15 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class StageRecords:
-    def __init__(self, out_dir: str):
-        self.out_dir = out_dir
+    def __init__(self, out_dir: str, version: int):
+        self.out_dir, self.version = out_dir, version
 
     def _record_path(self, stage: str) -> str:
         return os.path.join(self.out_dir, RECORDS_DIR, f"{stage}.json")
 
-    def lookup(self, stage: str, config_hash: str, expected_files=()) -> dict | None:
-        """The stage's record if it was made by `config_hash` and its files are intact.
-
-        `expected_files` must all be in the record: a record written by a version of the
-        pipeline that named its outputs differently does not count.
-        """
+    def lookup(self, stage: str, config_hash: str) -> dict | None:
+        """The stage's record if it was made by `config_hash` under this records version
+        and its files are intact."""
         path = self._record_path(stage)
         if not os.path.exists(path):
             return None
@@ -48,9 +45,7 @@ class StageRecords:
             record = artifacts.read_json(path)
         except ValueError:  # A record from an older, incompatible run: just redo the stage.
             return None
-        if record.get("config_hash") != config_hash:
-            return None
-        if not set(expected_files) <= set(record.get("files", {})):
+        if record.get("config_hash") != config_hash or record.get("version") != self.version:
             return None
         for name, digest in record.get("files", {}).items():
             file_path = os.path.join(self.out_dir, name)
@@ -58,13 +53,26 @@ class StageRecords:
                 return None
         return record
 
+    def older_versions(self) -> list[str]:
+        """The record versions in the folder other than this one (`1` for unversioned)."""
+        folder = os.path.join(self.out_dir, RECORDS_DIR)
+        versions = set()
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            try:
+                version = artifacts.read_json(os.path.join(folder, name)).get("version", 1)
+            except (ValueError, OSError, AttributeError):
+                version = "unreadable"
+            if version != self.version:
+                versions.add(f"records {version}")
+        return sorted(versions)
+
     def invalidate(self, stage: str) -> None:
         path = self._record_path(stage)
         if os.path.exists(path):
             os.remove(path)
 
     def store(self, stage: str, config_hash: str, metrics: dict, files: list[str]) -> dict:
-        record = {"config_hash": config_hash, "metrics": metrics,
+        record = {"version": self.version, "config_hash": config_hash, "metrics": metrics,
                   "files": {name: sha256_file(os.path.join(self.out_dir, name)) for name in files}}
         artifacts.write_json(self._record_path(stage), record)
         return record

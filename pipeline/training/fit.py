@@ -6,9 +6,9 @@ augmentation layer may end up inside it.
 """
 import numpy as np
 
-from pipeline import interrupt, progress
+from pipeline.bookkeeping import interrupt, progress
 from pipeline.data import Dataset
-from pipeline.distill import Distiller, Teacher
+from pipeline.training.distill import Distiller, Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tf
 

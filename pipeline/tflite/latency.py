@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from pipeline import runtime
+from pipeline.tflite import runtime
 
 
 def measure(model: bytes, sample: np.ndarray, *, num_threads: int = 1, warmup_runs: int = 20,

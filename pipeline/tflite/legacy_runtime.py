@@ -25,7 +25,7 @@ Inputs: `samples` random rows, uniform over the input's representable float rang
 quantized input (then quantized with the model's own scale and zero point) and over [0, 1)
 for a float input, or the first `samples` rows of a float `.npy` of real inputs.
 
-    python -m pipeline.legacy_runtime --tflite=PATH [--venv=.venv-tflite-runtime] [--samples=64]
+    python -m pipeline.tflite.legacy_runtime --tflite=PATH [--venv=.venv-tflite-runtime] [--samples=64]
 
 exits 0 when the runtimes agree, 1 when they do not, 2 on an error (one line). No TensorFlow.
 """
@@ -39,7 +39,8 @@ import tempfile
 
 import numpy as np
 
-from pipeline import inspect_tflite, progress, runtime
+from pipeline.bookkeeping import progress
+from pipeline.tflite import inspect_tflite, runtime
 from pipeline.errors import PipelineError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

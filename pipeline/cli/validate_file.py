@@ -19,7 +19,8 @@ import os
 
 import numpy as np
 
-from pipeline import checks, inspect_tflite, latency, runtime, validate
+from pipeline import checks
+from pipeline.tflite import inspect_tflite, latency, runtime, measure
 from pipeline.data import load_npz
 from pipeline.errors import PipelineError
 
@@ -163,22 +164,22 @@ def validate_file(tflite_path: str, arrays: dict, *, data_source: str, batch_siz
                                      model_source=tflite_path)
     # The child survived every call below on zeros: safe to run them here.
     evaluation = evaluate(model, x, y, num_classes, batch_size, tflite_path)
-    sparsity = validate.weight_sparsity(model)
+    sparsity = measure.weight_sparsity(model)
     latency_ms = latency.measure(model, x[0], num_threads=num_threads, **(latency_options or {}))
-    return {"name": os.path.basename(tflite_path), "path": tflite_path, **validate.sizes(model),
+    return {"name": os.path.basename(tflite_path), "path": tflite_path, **measure.sizes(model),
             "accuracy": evaluation["accuracy"], "test_examples": int(len(y)),
             "num_classes": num_classes, "latency_ms": latency_ms,
             "sparsity": sparsity["sparsity"], "sparsity_per_tensor": sparsity["per_tensor"],
-            **validate.io_dtypes(model), "input_shape": detail["shape_signature"],
-            "input_preprocessing": preprocessing, "ops": validate.op_counts(validate.ops(model)),
+            **measure.io_dtypes(model), "input_shape": detail["shape_signature"],
+            "input_preprocessing": preprocessing, "ops": measure.op_counts(measure.ops(model)),
             "confusion_matrix": evaluation["confusion_matrix"], "runtime": runtime.backend_name()}
 
 
 def render(result: dict) -> str:
-    from pipeline import report
+    from pipeline.report import markdown
     ops = ", ".join(f"{o['op']}×{o['count']} ({o['dtype']})" for o in result["ops"])
     return "\n".join([
-        report.text_table(report.summary_rows({"variants": [result]})), "",
+        markdown.text_table(markdown.summary_rows({"variants": [result]})), "",
         f"test examples: {result['test_examples']}, classes: {result['num_classes']}, "
         f"runtime: {result['runtime']}",
         f"input: {result['input_dtype']} {tuple(result['input_shape'])} "

@@ -5,7 +5,7 @@ import os
 import platform
 
 from pipeline.recipe import Recipe
-from pipeline.resume import sha256_file
+from pipeline.bookkeeping.records import sha256_file
 
 PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy",
             "absl-py")

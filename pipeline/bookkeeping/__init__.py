@@ -1,0 +1,1 @@
+"""Run bookkeeping: stage records, the folder lock, atomic files, provenance, interrupts, progress."""

@@ -1,0 +1,1 @@
+"""The command line: absl flags generated from the recipe, thin over `pipeline.api`."""

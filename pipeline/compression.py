@@ -1,0 +1,175 @@
+"""The compression pipeline as a declared list of stages, and the function that runs it.
+
+    train ─► [teacher ─► distill] ─► convert_float ─► prune ─► qat ─► convert_<mode> ...
+          ─► debug ─► [selective] ─► [teacher/scratch files] ─► latency ─► report
+
+Values flow by name (see `graph`): `float` is the reference float model (the baseline, or
+the distilled student), `compressed` the model compression has made so far (pruned; a
+stage inserted after pruning may rebind it), `quantized` the QAT model, `tflite_<variant>`
+each `.tflite`. The order here is the run order.
+"""
+import os
+
+from pipeline.bookkeeping import artifacts, progress
+from pipeline.bookkeeping.lock import folder_lock
+from pipeline.bookkeeping.records import data_fingerprint
+from pipeline.data import Dataset
+from pipeline.graph import Graph, Output, Stage
+from pipeline.recipe import Recipe
+from pipeline.runner import Context, Runner
+from pipeline.stages import modes
+
+TEACHER_FILES = {"teacher_float": "teacher_float.tflite", "teacher_int8": "teacher_int8.tflite",
+                 "scratch_float": "scratch_float.tflite"}
+MIXED_FILE = "model_int8_mixed.tflite"
+
+
+def has_teacher(ctx) -> bool:
+    return ctx.teacher is not None
+
+
+def distils_through(ctx) -> dict:
+    """Pruning and QAT depend on the distillation knobs only when a teacher is there."""
+    return {"distill": ctx.recipe.section("distill").to_dict()} if ctx.teacher else {}
+
+
+def tflite(value: str, file: str) -> Output:
+    return Output(f"tflite_{value}", file, "tflite")
+
+
+def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
+                  when=None) -> Stage:
+    """Stage `convert_<name>`: `convert(model[, calibration]) -> bytes` of value `source`."""
+    def run(inputs, ctx):
+        model = inputs[source]
+        return {f"tflite_{name}": (convert(model, ctx.calibration) if calibrated
+                                   else convert(model))}, {}
+
+    return Stage(f"convert_{name}", run, reads=(source,), writes=(tflite(name, file),),
+                 sections=("convert",) if calibrated else (), when=when, group="convert")
+
+
+def validate_stage(name: str, integer_only: bool, note: str = "", when=None,
+                   optional: bool = False) -> Stage:
+    from pipeline.stages.validate import validator
+    read = f"tflite_{name}"
+    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=(read,),
+                 sections=("validate",), when=when, group="validate",
+                 optional=(read,) if optional else ())
+
+
+def mode_stages(recipe: Recipe) -> list[Stage]:
+    """convert_<mode> + validate_<mode> for every `--modes` entry, int8 first. QAT-sourced
+    modes convert the QAT model; with --qat=off, and for the modes that quantize weights
+    themselves, the current compressed float model."""
+    stages = []
+    for name in recipe.modes:
+        mode = modes.MODES[name]
+        source = "quantized" if mode.source == "qat" and recipe.qat == "on" else "compressed"
+        stages += [convert_stage(name, source, f"model_{name}.tflite",
+                                 lambda model, calibration, n=name: modes.convert(n, model,
+                                                                                  calibration),
+                                 calibrated=True),
+                   validate_stage(name, mode.integer_only, mode.note)]
+    return stages
+
+
+def teacher_stages() -> list[Stage]:
+    """The teacher's float and calibrated int8 files and the student trained without the
+    teacher, converted and validated like any variant (for the distillation section)."""
+    from pipeline.stages import convert
+
+    def scratch(ctx):
+        return has_teacher(ctx) and ctx.recipe.distill_baseline
+
+    return [
+        convert_stage("teacher_float", "teacher", TEACHER_FILES["teacher_float"],
+                      convert.to_float, calibrated=False, when=has_teacher),
+        validate_stage("teacher_float", False, when=has_teacher),
+        convert_stage("teacher_int8", "teacher", TEACHER_FILES["teacher_int8"],
+                      convert.to_int8, calibrated=True, when=has_teacher),
+        validate_stage("teacher_int8", True, when=has_teacher),
+        convert_stage("scratch_float", "train/float", TEACHER_FILES["scratch_float"],
+                      convert.to_float, calibrated=False, when=scratch),
+        validate_stage("scratch_float", False, when=scratch),
+    ]
+
+
+def graph(recipe: Recipe) -> Graph:
+    """Every stage of a compression run, in run order; conditions are asked at run time."""
+    from pipeline.stages import convert, debug, distill, prune, qat, selective, train
+    from pipeline.stages.validate import run_latency
+    variants = ["float", *recipe.modes, "int8_mixed", *TEACHER_FILES]
+    return Graph([
+        Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
+              sections=("train",), seeded=True,
+              when=lambda ctx: ctx.teacher is None or ctx.recipe.distill_baseline),
+        Stage("teacher", distill.run_teacher,
+              writes=(Output("teacher", "teacher.keras", "keras"),), seeded=True,
+              when=has_teacher, identity=distill.teacher_identity),
+        Stage("distill", distill.run_distill, reads=("teacher",),
+              writes=(Output("float", "distilled.keras", "keras"),),
+              sections=("train", "distill"), seeded=True, when=has_teacher),
+        convert_stage("float", "float", "model_float.tflite", convert.to_float, calibrated=False),
+        validate_stage("float", False, "float32 baseline"),
+        Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
+              writes=(Output("compressed", "pruned.keras", "keras"),),
+              sections=("train", "prune"), seeded=True, identity=distils_through),
+        # Not `.weights.h5`: that suffix selects the Keras 3 format.
+        Stage("qat", qat.run, reads=("compressed", "teacher"), optional=("teacher",),
+              writes=(Output("quantized", "qat_weights.h5", "weights", rebuild=qat.rebuild),),
+              sections=("train", "qat"), seeded=True, identity=distils_through,
+              when=lambda ctx: ctx.recipe.qat == "on"),
+        *mode_stages(recipe),
+        Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),
+              files=(debug.LAYER_ERRORS_FILE,)),
+        Stage("selective", selective.run, reads=("compressed",),
+              writes=(tflite("int8_mixed", MIXED_FILE),), group="debug",
+              sections=("convert", "debug", "fallback", "validate", "latency"),
+              when=selective.int8_misses_budget),
+        validate_stage("int8_mixed", False, optional=True,
+                       when=lambda ctx: ctx.metrics.get("selective", {}).get("met", False)),
+        *teacher_stages(),
+        Stage("latency", run_latency, reads=tuple(f"tflite_{v}" for v in variants),
+              optional=tuple(f"tflite_{v}" for v in variants), sections=("latency",),
+              group="validate"),
+    ])
+
+
+def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
+               teacher=None) -> None:
+    """Bad data, or a teacher that does not fit the student, fails here in one line, not
+    epochs later inside Keras."""
+    from pipeline import checks
+    from pipeline.training.distill import build_teacher, check_compatible
+    model = entry.make(dataset, recipe)  # Only its input/output shapes; training builds its own.
+    checks.check_dataset(dataset, source=f"{dataset.name} ({data_dir or 'built-in loader'})",
+                         input_shape=tuple(model.input_shape[1:]),
+                         num_classes=int(model.output_shape[-1]),
+                         calibration_samples=recipe.calibration_samples)
+    if teacher is not None:
+        check_compatible(build_teacher(teacher, dataset, recipe), model, teacher.name, entry.name)
+
+
+def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
+        dataset: Dataset | None = None, legacy_runtime: bool = False, teacher=None,
+        stages: Graph | None = None) -> dict:
+    """Runs the compression graph (or `stages`) for a zoo entry, distilled from `teacher`
+    when given; writes the artifacts and returns the report dict."""
+    from pipeline.report import assemble, html, markdown
+    with folder_lock(out_dir):
+        with progress.stage("data"):
+            dataset = dataset if dataset is not None else entry.load_data(data_dir)
+        progress.say(f"[data] {dataset.name}: {len(dataset.x_train)} train / "
+                     f"{len(dataset.x_test)} test")
+        check_data(entry, dataset, recipe, data_dir, teacher)
+        ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset))
+        runner = Runner(stages or graph(recipe), ctx).run()
+        report = assemble.report(runner)
+        if legacy_runtime:
+            from pipeline.tflite import legacy_runtime as legacy
+            legacy.check_report(report, out_dir)
+        artifacts.write_json(os.path.join(out_dir, "report.json"), report)
+        artifacts.write_text(os.path.join(out_dir, "report.md"), markdown.render_markdown(report))
+        html.write_html(report, out_dir)
+    return report

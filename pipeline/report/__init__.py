@@ -1,0 +1,1 @@
+"""Reports: report.json -> report.md / report.html; no TensorFlow here."""

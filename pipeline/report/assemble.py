@@ -1,0 +1,80 @@
+"""A finished run -> the report dict (`report.json`): variants, comparisons, the stage
+sections, timings and status, all read off the runner; no TensorFlow here."""
+from pipeline.bookkeeping import provenance
+from pipeline.report import distillation
+from pipeline.tflite import runtime
+
+
+def compare(float_variant: dict, variant: dict, keras_float_accuracy: float) -> dict:
+    return {
+        "size_ratio": float_variant["bytes"] / variant["bytes"],
+        "gzip_ratio": float_variant["gzip_bytes"] / variant["gzip_bytes"],
+        "latency_speedup": float_variant["latency_ms"]["median"] / variant["latency_ms"]["median"],
+        "accuracy_delta_points": 100 * (variant["accuracy"] - keras_float_accuracy),
+    }
+
+
+def qat_summary(recipe, metrics: dict) -> dict:
+    """Which QAT path ran and why: the layers tfmot could not quantize stayed float."""
+    if recipe.qat == "off":
+        return {"path": "off", "why": "--qat=off: calibrated post-training int8 of the "
+                                      "pruned float model", "float_layers": []}
+    qat = metrics["qat"]
+    float_layers = qat.get("float_layers", [])
+    why = ("every layer is supported by tfmot's 8-bit scheme" if not float_layers else
+           f"{len(float_layers)} layer(s) tfmot cannot quantize ran in float during QAT "
+           "and were calibrated at conversion")
+    return {"path": qat.get("path", "full"), "why": why, "float_layers": float_layers}
+
+
+def timings(runner) -> dict:
+    """Seconds per timing group, for every declared stage (0 for reused or inactive ones)."""
+    seconds = {}
+    for stage in runner.graph.stages:
+        group = stage.timing_group
+        seconds[group] = round(seconds.get(group, 0.0) + runner.timings.get(stage.name, 0.0), 3)
+    return seconds
+
+
+def validated(runner, names) -> list[dict]:
+    """The `validate_<name>` metrics of the variants this run validated, in `names` order,
+    each with its interleaved latency."""
+    metrics = runner.metrics
+    found = [dict(metrics[f"validate_{n}"]) for n in names if f"validate_{n}" in metrics]
+    for v in found:
+        v["latency_ms"] = metrics["latency"][v["name"]]
+    return found
+
+
+def report(runner) -> dict:
+    ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
+    built = validated(runner, ["float", *recipe.modes, "int8_mixed"])
+    distilled = validated(runner, distillation.VARIANTS)
+    keras_float = ctx.metrics_of_value("float")["accuracy"]
+    for v in built:
+        v["vs_float"] = compare(built[0], v, keras_float)
+    fallback = metrics.get("selective", {"status": "int8_meets_budget", "steps": []})
+    prune = metrics["prune"]
+    return {
+        "model": ctx.entry.name,
+        "description": ctx.entry.description,
+        "dataset": ctx.dataset.summary(),
+        "runtime": runtime.backend_name(),
+        "keras": {"float_accuracy": keras_float, "pruned_accuracy": prune["accuracy"],
+                  "qat_accuracy": metrics.get("qat", {}).get("accuracy")},
+        "qat": qat_summary(recipe, metrics),
+        "pruning": {**{k: prune[k] for k in ("sparsity", "pruned_layers", "sparsity_per_layer",
+                                             "schedule")},
+                    "flattened_models": prune.get("flattened_models", [])},
+        "variants": built,
+        "comparison": built[1]["vs_float"],
+        "distillation": (None if ctx.teacher is None else distillation.section(
+            metrics, recipe, ctx.teacher.name, built, distilled)),
+        "layer_errors": metrics["debug"]["layers"],
+        "selective": {"budget_points": recipe.accuracy_budget, **fallback},
+        "timings_s": timings(runner),
+        "stages": dict(runner.status),
+        "skipped_stages": [s for s, v in runner.status.items() if v == "reused"],
+        **provenance.describe(recipe, ctx.entry.name, ctx.data_hash, ctx.out_dir,
+                              [v["path"] for v in built + distilled]),
+    }

@@ -1,0 +1,55 @@
+"""Stages `validate_<variant>` and `latency`: what the report says about each `.tflite`,
+every figure measured here."""
+import os
+
+from pipeline.tflite import compat, compute, latency, measure
+
+
+def figures(name: str, model, dataset, recipe) -> dict:
+    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost."""
+    evaluation = measure.evaluate(model, dataset, recipe.eval_batch_size)
+    sparsity = measure.weight_sparsity(model)
+    return {"name": name, **measure.sizes(model), "accuracy": evaluation["accuracy"],
+            "sparsity": sparsity["sparsity"], "sparsity_per_tensor": sparsity["per_tensor"],
+            **measure.io_dtypes(model), **compute.tflite_cost(model),
+            "confusion_matrix": evaluation["confusion_matrix"]}
+
+
+def timed_alone(name: str, model, dataset, recipe) -> dict:
+    """`figures` plus the file's own host latency (a file timed alone, not among others):
+    the fallback search compares candidates that never coexist."""
+    latency_ms = latency.measure(model, dataset.x_test[0], num_threads=1,
+                                 warmup_runs=recipe.latency_warmup_runs,
+                                 min_runs=recipe.latency_min_runs,
+                                 min_seconds=recipe.latency_min_seconds)
+    return {**figures(name, model, dataset, recipe), "latency_ms": latency_ms}
+
+
+def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = "") -> dict:
+    """`figures` plus the op table and the runtime compatibility report; the latency is
+    measured later, with every file of the run interleaved (stage `latency`)."""
+    ops = measure.ops(model)
+    return {**figures(name, model, dataset, recipe), "note": note, "ops": measure.op_counts(ops),
+            "compatibility": compat.report(model, ops, integer_only)}
+
+
+def validator(name: str, integer_only: bool, note: str = ""):
+    """The run function of stage `validate_<name>`: reads value `tflite_<name>`."""
+    def run(inputs, ctx):
+        model = inputs[f"tflite_{name}"]
+        return {}, {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note),
+                    "path": os.path.basename(model.path)}
+    return run
+
+
+def run_latency(inputs, ctx):
+    """Stage `latency`: every file of the run timed interleaved, batch 1, 1 thread, in one
+    process: a slow spell of the machine lands on all files alike, so their ratios hold.
+    Each file gets about `latency_min_seconds` of the total and at least
+    `latency_min_runs` invokes."""
+    models = {read.removeprefix("tflite_"): model for read, model in inputs.items()}
+    recipe = ctx.recipe
+    return {}, latency.interleaved(models, ctx.dataset.x_test[0],
+                                   seconds=recipe.latency_min_seconds * len(models),
+                                   warmup=recipe.latency_warmup_runs,
+                                   min_runs=recipe.latency_min_runs)

@@ -1,0 +1,1 @@
+"""The `.tflite` side: the model value, interpreter, inspection, cost, compatibility, latency, legacy runtime."""

@@ -1,0 +1,1 @@
+"""The Keras side: fitting, distillation, flattening nested models, quantization support."""
