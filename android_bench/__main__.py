@@ -115,12 +115,19 @@ def bench(out_dir: pathlib.Path) -> int:
           + ", ".join(f"{j.serial} ({j.info['model']})" for j in jobs))
     devices = benchmark.run_all(adb.path, jobs, models, settings,
                                 out_dir / "android_logs")
-    report = results.build(out_dir, dataclasses.asdict(settings), devices)
+    report = results.build(out_dir, dataclasses.asdict(settings), devices, models)
     json_path = results.write_json(out_dir, report)
     markdown = results.render_markdown(report)
-    results.merge_report(out_dir / "report.md", markdown)
+    # A pipeline run's folder: report.json/.md/.html re-rendered with the results (and kept
+    # by the next `quantize`); any other folder of .tflite files: a section in report.md.
+    from pipeline.report import write
+    if write.rewrite(str(out_dir)):
+        updated = "report.json, report.md and report.html"
+    else:
+        results.merge_report(out_dir / "report.md", markdown)
+        updated = "report.md"
     print(markdown)
-    print(f"wrote {json_path} and updated {out_dir / 'report.md'}")
+    print(f"wrote {json_path} and updated {updated} in {out_dir}")
     errors = [e for device in devices for e in device["errors"]]
     for error in errors:
         print(f"error: {error}", file=sys.stderr)

@@ -1,10 +1,11 @@
 """android_bench.json and the report.md section built from it."""
 
 import datetime
+import hashlib
 import json
-import os
 import pathlib
-import tempfile
+
+from pipeline.bookkeeping import artifacts
 
 FLOAT_MODEL = "model_float.tflite"
 INT8_MODEL = "model_int8.tflite"
@@ -27,7 +28,9 @@ def speedups(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def build(out_dir, settings: dict, devices: list[dict]) -> dict:
+def build(out_dir, settings: dict, devices: list[dict], models=()) -> dict:
+    """The android_bench.json dict; `files` holds the sha256 of each measured model, so a
+    report can tell results measured on files that have changed since."""
     for device in devices:
         device["speedup_int8_vs_float"] = speedups(device["runs"])
     return {
@@ -38,25 +41,14 @@ def build(out_dir, settings: dict, devices: list[dict]) -> dict:
         "out_dir": str(out_dir),
         "settings": settings,
         "devices": devices,
+        "files": {pathlib.Path(m).name: hashlib.sha256(pathlib.Path(m).read_bytes()).hexdigest()
+                  for m in models},
     }
-
-
-def write_atomic(path, text: str):
-    """Readers never see a half-written file: write a sibling, then rename."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_json(out_dir, results: dict) -> pathlib.Path:
     path = pathlib.Path(out_dir) / JSON_NAME
-    write_atomic(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    artifacts.write_text(str(path), json.dumps(results, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -133,4 +125,4 @@ def merge_report(report_path, section_markdown: str):
         text = text[:start] + block + ("\n" + tail if tail else "")
     else:
         text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block
-    write_atomic(path, text)
+    artifacts.write_text(str(path), text)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-import pipeline.__main__ as cli  # --model, --out, --data_dir, --data as in the pipeline.
+from pipeline.cli import flags as pipeline_flags  # noqa: F401 -- --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("threads", ["1", "2"], "Interpreter thread counts to measure.")
@@ -87,8 +87,8 @@ def table(rows: list[dict]) -> str:
 
 def main(argv):
     del argv
-    from models import registry
-    entry = cli.resolve_entry(registry)  # A zoo name or the user's model file (+ --data).
+    from pipeline import api
+    entry = api.resolve_model(FLAGS.model, FLAGS.data)  # A zoo name or a model file.
     out = FLAGS.out or f"artifacts/{entry.name}"
     paths = {f: os.path.join(out, f) for f in FILES}
     missing = [p for p in paths.values() if not os.path.exists(p)]

@@ -23,7 +23,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-import pipeline.__main__ as cli  # --model, --out, --data_dir, --data as in the pipeline.
+from pipeline.cli import flags as pipeline_flags  # noqa: F401 -- --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("layer_latency_seconds", 20.0,
@@ -216,12 +216,12 @@ def read_pipeline_files(out: str) -> dict:
 
 def main(argv):
     del argv
-    from models import registry
+    from pipeline import api
     from pipeline.bookkeeping import artifacts
     from pipeline.data import calibration_samples
     from pipeline.keras import keras
     from pipeline.report.markdown import markdown_table, text_table
-    entry = cli.resolve_entry(registry)  # A zoo name or the user's model file (+ --data).
+    entry = api.resolve_model(FLAGS.model, FLAGS.data)  # A zoo name or a model file.
     out = FLAGS.out or f"artifacts/{entry.name}"
     baseline_path = os.path.join(out, "baseline.keras")
     if not os.path.exists(baseline_path):

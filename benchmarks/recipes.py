@@ -11,7 +11,7 @@ Recipes (each starts from the same trained float baseline):
   qat       plain quantization-aware training (no pruning), full int8
   pipeline  this project's default (`make quantize`), with any pipeline flags passed through
 
-The baseline and the pipeline recipe come from one `pipeline.quantize.run` into a work folder,
+The baseline and the pipeline recipe come from one `pipeline.compress` into a work folder,
 so the pipeline row is exactly what `make quantize` produces. Every `.tflite` is scored on
 the whole test split and timed in the same process with invokes interleaved, so machine
 drift hits every recipe alike; ratios vs the float file are the headline, not absolute µs.
@@ -26,7 +26,7 @@ import time
 
 from absl import app, flags
 
-import pipeline.__main__ as cli  # The pipeline's own flags, so any of them passes through.
+from pipeline.cli.flags import recipe_from_flags  # --model, --out, --data_dir, --data, recipe flags.
 from pipeline.tflite import compute, latency, runtime, measure
 from pipeline.data import Dataset, calibration_samples
 from pipeline.recipe import Recipe
@@ -106,13 +106,13 @@ def add_ratios(rows: list[dict]) -> list[dict]:
 def run_benchmark(entry, recipe: Recipe, dataset: Dataset, work_dir: str,
                   recipes=RECIPES, tutorial_epochs: int = 2, latency_seconds: float = 10.0) -> dict:
     """Runs the recipes on one shared baseline; returns the results dict (rows float first)."""
-    from pipeline import compression
+    from pipeline import api
     from pipeline.keras import keras, seed_everything
     unknown = set(recipes) - set(RECIPES)
     if unknown:
         raise ValueError(f"unknown recipe(s) {sorted(unknown)}; known: {', '.join(RECIPES)}")
     # One pipeline run trains the shared float baseline and is the `pipeline` recipe.
-    report = compression.run(entry, recipe, work_dir, dataset=dataset)
+    report = api.compress(entry, dataset, recipe=recipe, out_dir=work_dir).to_dict()
     t = report["timings_s"]
     models = {"float": _read(work_dir, "model_float.tflite")}
     wall = {"float": t["train"]}
@@ -196,7 +196,7 @@ def main(argv):
         raise app.UsageError("--out is not used here: pass --work_dir and --results_dir")
     progress.set_quiet(FLAGS.quiet)
     entry = registry.get(FLAGS.model)
-    recipe = cli.recipe_from_flags(entry.recipe)
+    recipe = recipe_from_flags(entry.recipe)
     dataset = entry.load_data(FLAGS.data_dir)
     with tempfile.TemporaryDirectory(prefix=f"bench-{entry.name}-") as tmp:
         results = run_benchmark(entry, recipe, dataset, FLAGS.work_dir or tmp,

@@ -92,18 +92,42 @@ def fit_shape(x: np.ndarray, input_shape: tuple, source: str) -> np.ndarray:
 
 def dataset_from_npz(data_path: str, input_shape: tuple | None = None,
                      num_classes: int | None = None) -> Dataset:
-    """The npz's splits as float32 (integer pixels scaled to [0, 1]), fitted to `input_shape`
+    """The npz's splits as a Dataset (see `dataset_from_arrays`)."""
+    name = os.path.splitext(os.path.basename(data_path))[0]
+    return dataset_from_arrays(load_npz(data_path), name, input_shape, num_classes,
+                               source=data_path)
+
+
+def dataset_from_arrays(arrays: dict, name: str, input_shape: tuple | None = None,
+                        num_classes: int | None = None, source: str = "") -> Dataset:
+    """Split arrays as float32 (integer pixels scaled to [0, 1]), fitted to `input_shape`
     when given; labels may be integers or one-hot."""
-    arrays = load_npz(data_path)
+    arrays = dict(arrays)
     for key in ("x_train", "x_test"):
-        x = arrays[key]
+        x = np.asarray(arrays[key])
         integer = np.issubdtype(x.dtype, np.integer)
         if input_shape is not None:
-            x = fit_shape(x, input_shape, f"{data_path} ({key})")
+            x = fit_shape(x, input_shape, f"{source or name} ({key})")
         x = x.astype(np.float32)
         arrays[key] = x / np.float32(255) if integer else x
-    name = os.path.splitext(os.path.basename(data_path))[0]
     return from_arrays(name, arrays, num_classes=num_classes)
+
+
+def entry_from_model(model, data_path: str | None = None, recipe: Recipe = Recipe()) -> ZooEntry:
+    """A tf_keras model object the caller already holds, as a pretrained entry; fingerprinted
+    by its architecture and weights, so a changed model invalidates the cached stages."""
+    def load_data(data_dir=None) -> Dataset:
+        if not data_path:
+            raise PipelineError(f"model {model.name} needs its data: pass data= (a Dataset, "
+                                f"an npz path or arrays)")
+        return model_dataset(data_path, model)
+
+    digest = hashlib.sha256(model.to_json().encode())
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).data)
+    return ZooEntry(name=model.name, description=f"Keras model {model.name}",
+                    build=lambda dataset: model, load_data=load_data, recipe=recipe,
+                    pretrained=True, fingerprint=digest.hexdigest()[:16])
 
 
 def model_dataset(data_path: str, model) -> Dataset:

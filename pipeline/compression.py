@@ -8,9 +8,8 @@ the distilled student), `compressed` the model compression has made so far (prun
 stage inserted after pruning may rebind it), `quantized` the QAT model, `tflite_<variant>`
 each `.tflite`. The order here is the run order.
 """
-import os
 
-from pipeline.bookkeeping import artifacts, progress
+from pipeline.bookkeeping import progress
 from pipeline.bookkeeping.lock import folder_lock
 from pipeline.bookkeeping.records import data_fingerprint
 from pipeline.data import Dataset
@@ -156,7 +155,7 @@ def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         stages: Graph | None = None) -> dict:
     """Runs the compression graph (or `stages`) for a zoo entry, distilled from `teacher`
     when given; writes the artifacts and returns the report dict."""
-    from pipeline.report import assemble, html, markdown
+    from pipeline.report import assemble, write
     with folder_lock(out_dir):
         with progress.stage("data"):
             dataset = dataset if dataset is not None else entry.load_data(data_dir)
@@ -169,7 +168,4 @@ def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         if legacy_runtime:
             from pipeline.tflite import legacy_runtime as legacy
             legacy.check_report(report, out_dir)
-        artifacts.write_json(os.path.join(out_dir, "report.json"), report)
-        artifacts.write_text(os.path.join(out_dir, "report.md"), markdown.render_markdown(report))
-        html.write_html(report, out_dir)
-    return report
+        return write.write_all(report, out_dir)

@@ -4,6 +4,7 @@ Loaders return raw arrays; each zoo entry applies its own preprocessing (scaling
 axis) so the model sees exactly what the deployed app will feed it.
 """
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -33,18 +34,32 @@ class Dataset:
 
 
 def load_npz(path: str) -> dict:
-    """Reads an npz with the four split arrays; a missing file or key is a PipelineError."""
+    """Reads an npz with the four split arrays; a missing file or key is a PipelineError.
+
+    Read once per process and file version: the full CIFAR-10 file is LZMA-compressed and
+    takes seconds to decompress, and tests and benchmarks load it repeatedly. Callers get
+    their own dict over the shared, read-only arrays.
+    """
     if not os.path.isfile(path):
         raise PipelineError(f"data file not found: {path}")
+    stat = os.stat(path)
+    return dict(_read_npz(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_npz(path: str, mtime_ns: int, size: int) -> dict:
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in NPZ_KEYS if k not in npz.files]
             if missing:
                 raise PipelineError(
                     f"{path}: missing array(s) {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
-            return {k: npz[k] for k in NPZ_KEYS}
+            arrays = {k: npz[k] for k in NPZ_KEYS}
     except (OSError, ValueError) as e:
         raise PipelineError(f"{path}: not a readable .npz file ({e})") from None
+    for array in arrays.values():
+        array.flags.writeable = False  # Shared between callers: nobody may change it.
+    return arrays
 
 
 def load_named(name: str, data_dir: str | None) -> dict:

@@ -5,7 +5,7 @@ import pytest
 from conftest import TINY_RECIPE
 from pipeline import data
 from pipeline.stages import debug, modes, selective
-from pipeline.tflite import compat, measure
+from pipeline.tflite import compat, measure, runtime
 from pipeline.errors import PipelineError
 from pipeline.stages import convert, prune, qat
 

@@ -71,7 +71,7 @@ def test_fashion_mnist_loader():
 
 
 def test_cifar10_loader(cifar):
-    assert cifar.summary() == {"name": "cifar10", "train": 20000, "test": 10000,
+    assert cifar.summary() == {"name": "cifar10", "train": 50000, "test": 10000,
                                "input_shape": [32, 32, 3], "num_classes": 10}
     assert cifar.x_train.dtype == np.float32 and cifar.x_train.max() <= 1.0
     assert np.bincount(cifar.y_test).tolist() == [1000] * 10

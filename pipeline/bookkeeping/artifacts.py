@@ -5,6 +5,12 @@ import os
 import tempfile
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = ""):
     """Yields a temp path beside `path`; renames it over `path` only if the block succeeds.
@@ -19,6 +25,9 @@ def atomic_path(path: str, suffix: str = ""):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp creates 0600; the file is the user's, as any file they create: 0644
+        # under the usual 022 umask, readable by a teammate or an artifact store.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

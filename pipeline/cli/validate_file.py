@@ -14,12 +14,12 @@ Float values are then quantized with the model's own input scale and zero point 
 input is int8/uint8/int16. When the model's input has one more trailing axis of size 1 than
 the images (28x28 images, a 28x28x1 input), it is added.
 """
-import json
 import os
 
 import numpy as np
 
 from pipeline import checks
+from pipeline.bookkeeping import artifacts
 from pipeline.tflite import inspect_tflite, latency, runtime, measure
 from pipeline.data import load_npz
 from pipeline.errors import PipelineError
@@ -193,8 +193,5 @@ def run(tflite_path: str, data_path: str, *, json_out: str | None = None, **opti
     arrays = load_npz(data_path)
     result = validate_file(tflite_path, arrays, data_source=data_path, **options)
     if json_out:
-        tmp = f"{json_out}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, json_out)
+        artifacts.write_json(json_out, result)
     return render(result)

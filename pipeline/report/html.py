@@ -191,6 +191,24 @@ def compute_rows(report: dict) -> list[list[str]] | None:
         for v in have]
 
 
+def android_rows(report: dict) -> list[list[str]] | None:
+    """One row per (device, file, delegate, threads) of `make bench-android`."""
+    android = report.get("android")
+    if not android:
+        return None
+    stale = set(android.get("stale_files", []))
+    rows = [["device", "file", "delegate", "threads", "avg µs", "peak MB"]]
+    for device in android.get("devices", []):
+        for run in device.get("runs", []):
+            name = run["model"] + (" (changed since)" if run["model"] in stale else "")
+            avg = "failed" if run.get("error") else f"{run.get('avg_us') or 0:,.1f}"
+            peak = run.get("peak_memory_mb")
+            rows.append([f"{device.get('model', '?')} ({device['serial']})", name,
+                         run["delegate"], str(run["threads"]), avg,
+                         "-" if peak is None else f"{peak:.2f}"])
+    return rows
+
+
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:right}th{background:#f3f3f3}figure{display:inline-block;margin:0.5em}
@@ -216,6 +234,8 @@ def render_html(report: dict) -> str:
         parts += ["<h2>Pruning sparsity per layer</h2>", *sparsity]
     if (errors := layer_error_plot(report)) is not None:
         parts += ["<h2>Per-layer quantization error</h2>", errors]
+    if (android := android_rows(report)) is not None:
+        parts += ["<h2>On-device latency (Android)</h2>", _table(android)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(report['model'])} compression report</title>"
             f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")

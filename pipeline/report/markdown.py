@@ -199,6 +199,19 @@ def compatibility_lines(report: dict) -> list[str]:
     return lines + [""] + notes + [""]
 
 
+def android_lines(report: dict) -> list[str]:
+    """`make bench-android`'s section, between the markers it looks for on a rerun."""
+    android = report.get("android")
+    if not android:
+        return []
+    from android_bench import results
+    stale = android.get("stale_files")
+    note = ([f"**Measured on earlier files**: {', '.join(stale)} changed since; rerun "
+             "`make bench-android`.", ""] if stale else [])
+    return [results.START_MARKER, results.render_markdown(android).rstrip(), *note,
+            results.END_MARKER, ""]
+
+
 def render_markdown(report: dict) -> str:
     ds, keras, timings = report["dataset"], report["keras"], report["timings_s"]
     lines = [
@@ -229,6 +242,7 @@ def render_markdown(report: dict) -> str:
         *compatibility_lines(report),
         *layer_error_lines(report),
         *selective_lines(report),
+        *android_lines(report),
         "## Timings (s)",
         "",
         " · ".join(f"{k} {v:.1f}" for k, v in timings.items())

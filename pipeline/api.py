@@ -1,0 +1,140 @@
+"""The public Python API: `compress(model, data, recipe=..., out_dir=...) -> Report`.
+
+    from pipeline import compress
+    report = compress("my_model.h5", "data.npz", out_dir="artifacts/mine", sparsity=0.7)
+    print(report.deliverable.path, report.deliverable.accuracy)
+
+The command line (`python -m pipeline quantize`) is a thin layer over this function. No
+TensorFlow is imported until `compress` runs.
+"""
+import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One `.tflite` the run wrote and validated."""
+    name: str
+    path: str
+    accuracy: float
+    bytes: int
+    gzip_bytes: int
+    latency_ms: float  # Median, batch 1, 1 thread, timed interleaved with the run's other files.
+    sparsity: float
+    input_dtype: str
+    output_dtype: str
+    note: str = ""
+
+    @classmethod
+    def from_dict(cls, v: dict, out_dir: str) -> "Variant":
+        return cls(name=v["name"], path=os.path.join(out_dir, v["path"]),
+                   accuracy=v["accuracy"], bytes=v["bytes"], gzip_bytes=v["gzip_bytes"],
+                   latency_ms=v["latency_ms"]["median"], sparsity=v["sparsity"],
+                   input_dtype=v["input_dtype"], output_dtype=v["output_dtype"],
+                   note=v.get("note", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What a run measured; `to_dict()` is `report.json`."""
+    model: str
+    out_dir: str
+    float_accuracy: float  # The float Keras model compression started from.
+    variants: tuple[Variant, ...]
+    budget_met: bool
+    stages: dict
+    _raw: dict = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, report: dict, out_dir: str) -> "Report":
+        return cls(model=report["model"], out_dir=out_dir,
+                   float_accuracy=report["keras"]["float_accuracy"],
+                   variants=tuple(Variant.from_dict(v, out_dir) for v in report["variants"]),
+                   budget_met=report["selective"]["status"] != "budget_missed",
+                   stages=dict(report["stages"]), _raw=report)
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"no variant {name!r}; variants: {[v.name for v in self.variants]}")
+
+    @property
+    def deliverable(self) -> Variant:
+        """The file to ship: int8, or the int8 file with float layers when int8 alone
+        missed the accuracy budget and that one met it."""
+        names = [v.name for v in self.variants]
+        return self.variant("int8_mixed" if "int8_mixed" in names else "int8")
+
+    def to_dict(self) -> dict:
+        """A fresh copy of report.json's content (tuples as JSON lists)."""
+        import json
+        return json.loads(json.dumps(self._raw))
+
+
+def resolve_model(model, data=None):
+    """A zoo name, a model path (.keras, .h5, SavedModel, .py), a tf_keras model or a
+    `ZooEntry` -> the entry the pipeline runs; `data` given as an npz path feeds it."""
+    from models import registry, user
+    data_path = data if isinstance(data, (str, os.PathLike)) else None
+    if isinstance(model, registry.ZooEntry):
+        return user.with_data(model, str(data_path)) if data_path else model
+    if isinstance(model, (str, os.PathLike)):
+        model = str(model)
+        if user.is_model_path(model):
+            return user.entry_from_path(model, data_path and str(data_path))
+        entry = registry.get(model)
+        return user.with_data(entry, str(data_path)) if data_path else entry
+    if hasattr(model, "get_weights") and hasattr(model, "to_json"):
+        return user.entry_from_model(model, data_path and str(data_path))
+    raise TypeError(f"model must be a zoo name, a model path, a tf_keras model or a ZooEntry; "
+                    f"got {type(model).__name__}")
+
+
+def resolve_teacher(teacher):
+    """`teacher`: None, a zoo name, a trained model file or a tf_keras model."""
+    from models import registry, user
+    if teacher is None or isinstance(teacher, registry.ZooEntry):
+        return teacher
+    if isinstance(teacher, (str, os.PathLike)):
+        teacher = str(teacher)
+        return user.teacher_from_path(teacher) if user.is_model_path(teacher) else registry.get(
+            teacher)
+    return user.entry_from_model(teacher)
+
+
+def resolve_dataset(data, entry):
+    """`data` as a Dataset, or None when the entry loads its own (an npz path, or nothing).
+    Arrays: a dict of x_train, y_train, x_test, y_test, or ((x, y), (x, y))."""
+    from models import user
+    from pipeline.data import Dataset
+    if data is None or isinstance(data, (str, os.PathLike)) or isinstance(data, Dataset):
+        return data if isinstance(data, Dataset) else None
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        (x_train, y_train), (x_test, y_test) = data
+        data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    model = entry.make(None, entry.recipe) if entry.pretrained else None
+    shape = tuple(model.input_shape[1:]) if model is not None else None
+    classes = int(model.output_shape[-1]) if model is not None else None
+    return user.dataset_from_arrays(data, "arrays", shape, classes)
+
+
+def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
+             data_dir: str | None = None, check_legacy_runtime: bool = False, stages=None,
+             **knobs) -> Report:
+    """Compresses `model` on `data` into `out_dir` (default artifacts/<model name>).
+
+    `data`: a `Dataset`, an npz path, or arrays; None for a zoo entry's own data (from
+    `data_dir`). `recipe`: a `Recipe` (default: the model's own); `knobs` override single
+    fields (`sparsity=0.7`). `stages`: a `Graph` to run instead of the default one. Stages
+    already done in `out_dir` with the same configuration are reused.
+    """
+    from pipeline import compression
+    entry = resolve_model(model, data)
+    recipe = (recipe or entry.recipe).replace(**knobs)
+    out_dir = out_dir or os.path.join("artifacts", entry.name)
+    report = compression.run(entry, recipe, out_dir, data_dir,
+                             dataset=resolve_dataset(data, entry),
+                             legacy_runtime=check_legacy_runtime,
+                             teacher=resolve_teacher(teacher), stages=stages)
+    return Report.from_dict(report, out_dir)
