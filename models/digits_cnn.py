@@ -1,6 +1,7 @@
 """`digits_cnn`: the offline default, scikit-learn's 8x8 digits (ships with the package)."""
 
 from models.registry import ZooEntry, register
+from pipeline.contract import InputContract
 from pipeline.data import Dataset, from_arrays, scale_images
 from pipeline.recipe import Recipe
 
@@ -41,6 +42,7 @@ ENTRY = register(ZooEntry(
     description="small CNN on scikit-learn's 8x8 digits (offline default)",
     build=build,
     load_data=load_data,
+    contract=InputContract(raw_max=16.0),  # The digits' pixels are 0..16.
     recipe=Recipe(epochs=40, batch_size=32, learning_rate=2e-3, prune_epochs=20,
                   prune_learning_rate=1e-3, qat_epochs=8, qat_learning_rate=2e-4,
                   calibration_samples=500),

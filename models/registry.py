@@ -4,6 +4,7 @@ import hashlib
 import inspect
 from typing import Callable
 
+from pipeline.contract import InputContract
 from pipeline.data import Dataset
 from pipeline.errors import PipelineError
 from pipeline.recipe import Recipe
@@ -20,6 +21,15 @@ class ZooEntry:
     pretrained: bool = False
     # Identifies the model file behind the entry, so a changed file invalidates the stages.
     fingerprint: str = ""
+    # recipe -> (Dataset, what the report says of the inputs): a loader that needs the run's
+    # input contract (the user's npz); None: `load_data` and the entry's own `contract`.
+    load_for: Callable | None = None
+    # How raw inputs become the model's (recorded next to the deliverable).
+    contract: InputContract = InputContract()
+    # Whether Lambda code in the model's saved files may run (Keras safe mode off when the
+    # runner loads a stage's .keras file). True for models built by Python code that is
+    # running anyway; a model file the user brings only with --trust_model_code.
+    trust_code: bool = True
 
     def make(self, dataset: Dataset, recipe: Recipe):
         """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)

@@ -11,6 +11,7 @@ import numpy as np
 
 from models.registry import ZooEntry
 from pipeline import checks
+from pipeline.contract import InputContract
 from pipeline.data import Dataset, from_arrays, load_npz
 from pipeline.errors import PipelineError
 from pipeline.recipe import Recipe
@@ -46,8 +47,41 @@ def _keras3_version(path: str) -> str | None:
     return version if version.startswith("3") else None
 
 
-def load_saved_model(path: str):
-    """A tf_keras model from `.keras`/`.h5`/SavedModel, or one line saying why not."""
+def code_layers(path: str) -> list[str]:
+    """Names of the Lambda layers in a `.keras`/`.h5` file's saved config: they carry
+    Python code that runs when the model is loaded."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        else:
+            import h5py
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+                config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except Exception:  # noqa: BLE001 -- unreadable here: the loader itself will say why.
+        return []
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(node.get("config", {}).get("name", "?"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
+
+
+def load_saved_model(path: str, trust_code: bool = False):
+    """A tf_keras model from `.keras`/`.h5`/SavedModel, or one line saying why not.
+
+    Keras' safe mode stays on: a file with a Lambda layer runs arbitrary Python when it is
+    loaded, so it loads only when the user said they trust it (`--trust_model_code`)."""
     if not os.path.exists(path):
         raise PipelineError(f"model file not found: {path}")
     version = _keras3_version(path) if path.endswith(".keras") else None
@@ -56,12 +90,20 @@ def load_saved_model(path: str):
             f"{path} was saved by Keras {version}, which tfmot's Keras 2 (tf_keras) cannot read: "
             f"in Keras 3 re-save it as HDF5 (model.save('model.h5')) and pass that, or "
             f"re-create the model with tf_keras")
+    lambdas = [] if trust_code or os.path.isdir(path) else code_layers(path)
+    if lambdas:
+        raise PipelineError(
+            f"{path}: layer {lambdas[0]!r} is a Lambda layer, whose Python code runs when the "
+            f"file is loaded; pass --trust_model_code if you trust where this file came from")
     from pipeline.keras import SafeModeScope, keras
     try:
-        # Lambda layers only deserialize outside safe mode; this is the user's own file.
-        with SafeModeScope(False):
+        with SafeModeScope(not trust_code):
             return keras.models.load_model(path, compile=False)
     except Exception as e:  # h5py, SavedModel and Keras errors share no base class.
+        if "Lambda layer" in str(e) and not trust_code:
+            raise PipelineError(f"{path}: a Lambda layer's Python code would run when the file "
+                                f"is loaded; pass --trust_model_code if you trust where this "
+                                f"file came from") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PipelineError(f"{path}: tf_keras cannot load this model ({first})") from None
 
@@ -99,18 +141,57 @@ def dataset_from_npz(data_path: str, input_shape: tuple | None = None,
 
 
 def dataset_from_arrays(arrays: dict, name: str, input_shape: tuple | None = None,
-                        num_classes: int | None = None, source: str = "") -> Dataset:
-    """Split arrays as float32 (integer pixels scaled to [0, 1]), fitted to `input_shape`
-    when given; labels may be integers or one-hot."""
+                        num_classes: int | None = None, source: str = "",
+                        contract: InputContract = InputContract()) -> Dataset:
+    """Split arrays as float32 model inputs under the input `contract` (integer pixels
+    0..255 to [0, 1] by default), fitted to `input_shape` when given; labels may be
+    integers or one-hot."""
     arrays = dict(arrays)
     for key in ("x_train", "x_test"):
         x = np.asarray(arrays[key])
-        integer = np.issubdtype(x.dtype, np.integer)
         if input_shape is not None:
             x = fit_shape(x, input_shape, f"{source or name} ({key})")
-        x = x.astype(np.float32)
-        arrays[key] = x / np.float32(255) if integer else x
+        arrays[key] = contract.apply(x)
     return from_arrays(name, arrays, num_classes=num_classes)
+
+
+def contract_of(recipe: Recipe) -> tuple[InputContract, bool]:
+    """(the configured input contract, whether the range is `auto`)."""
+    auto = recipe.input_range.strip() == "auto"
+    return InputContract.parse("0,1" if auto else recipe.input_range, recipe.input_mean,
+                               recipe.input_std), auto
+
+
+def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[Dataset, dict]:
+    """A pretrained classifier's npz under its input contract, checked by the sanity probe
+    first (see `pipeline.inputs`); returns the Dataset and what the report says of it."""
+    from pipeline import inputs
+    arrays = load_npz(data_path)
+    shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
+    contract, auto = contract_of(recipe)
+    x_test = fit_shape(np.asarray(arrays["x_test"]), shape, f"{data_path} (x_test)")
+    y_test = checks.labels_to_int(arrays["y_test"], name="y_test", source=data_path)
+    contract, probe = inputs.probe(model, x_test, y_test, contract, auto, name)
+    dataset = dataset_from_arrays(arrays, os.path.splitext(os.path.basename(data_path))[0],
+                                  shape, classes, source=data_path, contract=contract)
+    return dataset, {"contract": contract.describe(), "probe": probe}
+
+
+def npz_loader(data_path: str, model=None):
+    """`ZooEntry.load_for` of a model fed from the user's npz under the run's contract."""
+    def load_for(recipe: Recipe) -> tuple[Dataset, dict]:
+        contract, auto = contract_of(recipe)
+        if auto:
+            raise PipelineError("--input_range=auto needs a trained model to probe; this one "
+                                "trains from scratch: give the range (e.g. --input_range=0,1)")
+        shape = None if model is None else tuple(model.input_shape[1:])
+        classes = None if model is None else max(2, int(model.output_shape[-1]))
+        name = os.path.splitext(os.path.basename(data_path))[0]
+        dataset = dataset_from_arrays(load_npz(data_path), name, shape, classes,
+                                      source=data_path, contract=contract)
+        return dataset, {"contract": contract.describe(), "probe": {"probed": False,
+                                                                    "why": "trained here"}}
+    return load_for
 
 
 def entry_from_model(model, data_path: str | None = None, recipe: Recipe = Recipe()) -> ZooEntry:
@@ -131,19 +212,23 @@ def entry_from_model(model, data_path: str | None = None, recipe: Recipe = Recip
 
 
 def model_dataset(data_path: str, model) -> Dataset:
-    return dataset_from_npz(data_path, tuple(model.input_shape[1:]), int(model.output_shape[-1]))
+    return dataset_from_npz(data_path, tuple(model.input_shape[1:]),
+                            max(2, int(model.output_shape[-1])))
 
 
-def saved_model_entry(model_path: str, data_path: str | None, recipe: Recipe) -> ZooEntry:
+def saved_model_entry(model_path: str, data_path: str | None, recipe: Recipe,
+                      trust_code: bool = False) -> ZooEntry:
     if not data_path:
         raise PipelineError(f"{model_path} needs its data: pass DATA=path/to/data.npz "
                             f"(--data) with x_train, y_train, x_test, y_test")
-    model = load_saved_model(model_path)
+    model = load_saved_model(model_path, trust_code)
     name = os.path.splitext(os.path.basename(os.path.normpath(model_path)))[0]
     return ZooEntry(name=name, description=f"user model {model_path}",
-                    build=lambda dataset: load_saved_model(model_path),
+                    build=lambda dataset: load_saved_model(model_path, trust_code),
                     load_data=lambda data_dir=None: model_dataset(data_path, model),
-                    recipe=recipe, pretrained=True, fingerprint=fingerprint(model_path))
+                    load_for=lambda recipe: prepared_dataset(data_path, model, recipe, name),
+                    recipe=recipe, pretrained=True, fingerprint=fingerprint(model_path),
+                    trust_code=trust_code)
 
 
 def module_entry(path: str, data_path: str | None, recipe: Recipe) -> ZooEntry:
@@ -166,31 +251,34 @@ def module_entry(path: str, data_path: str | None, recipe: Recipe) -> ZooEntry:
     name = os.path.splitext(os.path.basename(path))[0]
     return ZooEntry(name=name, description=f"model module {path}",
                     build=lambda dataset: module.build_model(), load_data=load_data,
+                    load_for=npz_loader(data_path, module.build_model()) if data_path else None,
                     recipe=recipe, fingerprint=fingerprint(path))
 
 
-def entry_from_path(path: str, data_path: str | None, recipe: Recipe = Recipe()) -> ZooEntry:
+def entry_from_path(path: str, data_path: str | None, recipe: Recipe = Recipe(),
+                    trust_code: bool = False) -> ZooEntry:
     if path.endswith(".py"):
         if not os.path.isfile(path):
             raise PipelineError(f"model module not found: {path}")
         return module_entry(path, data_path, recipe)
-    return saved_model_entry(path, data_path, recipe)
+    return saved_model_entry(path, data_path, recipe, trust_code)
 
 
-def teacher_from_path(path: str) -> ZooEntry:
+def teacher_from_path(path: str, trust_code: bool = False) -> ZooEntry:
     """A trained model file as a distillation teacher: it reads the student's data."""
     if path.endswith(".py"):
         entry = module_entry(path, None, Recipe())
         return dataclasses.replace(entry, load_data=None)
-    model = load_saved_model(path)  # A missing or unreadable file fails now, in one line.
+    model = load_saved_model(path, trust_code)  # Missing or unreadable: one line, now.
     name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
     # Loaded once: a teacher is only read (evaluated, then frozen), never trained.
     return ZooEntry(name=name, description=f"teacher model {path}",
                     build=lambda dataset: model, load_data=None,
-                    recipe=Recipe(), pretrained=True, fingerprint=fingerprint(path))
+                    recipe=Recipe(), pretrained=True, fingerprint=fingerprint(path),
+                    trust_code=trust_code)
 
 
 def with_data(entry: ZooEntry, data_path: str) -> ZooEntry:
     """A zoo entry fed from the user's npz instead of its own dataset (e.g. `ds_cnn`)."""
     return dataclasses.replace(entry, load_data=lambda data_dir=None: dataset_from_npz(data_path),
-                               fingerprint=entry.fingerprint)
+                               load_for=npz_loader(data_path), fingerprint=entry.fingerprint)

@@ -50,7 +50,7 @@ class Report:
         return cls(model=report["model"], out_dir=out_dir,
                    float_accuracy=report["keras"]["float_accuracy"],
                    variants=tuple(Variant.from_dict(v, out_dir) for v in report["variants"]),
-                   budget_met=report["selective"]["status"] != "budget_missed",
+                   budget_met=report["deliverable"]["meets_budget"],
                    stages=dict(report["stages"]), _raw=report)
 
     def variant(self, name: str) -> Variant:
@@ -61,10 +61,15 @@ class Report:
 
     @property
     def deliverable(self) -> Variant:
-        """The file to ship: int8, or the int8 file with float layers when int8 alone
-        missed the accuracy budget and that one met it."""
-        names = [v.name for v in self.variants]
-        return self.variant("int8_mixed" if "int8_mixed" in names else "int8")
+        """The file to ship: the smallest integer file within the accuracy budget (int8,
+        int8 with float layers, or post-training int8 of a model you brought)."""
+        return self.variant(self._raw["deliverable"]["variant"])
+
+    @property
+    def search(self) -> dict | None:
+        """With `search=True`: every candidate tried, the chosen one (`model_int8.tflite`)
+        and what the search cost; None otherwise."""
+        return self.to_dict().get("search")
 
     def to_dict(self) -> dict:
         """A fresh copy of report.json's content (tuples as JSON lists)."""
@@ -72,9 +77,10 @@ class Report:
         return json.loads(json.dumps(self._raw))
 
 
-def resolve_model(model, data=None):
+def resolve_model(model, data=None, trust_model_code: bool = False):
     """A zoo name, a model path (.keras, .h5, SavedModel, .py), a tf_keras model or a
-    `ZooEntry` -> the entry the pipeline runs; `data` given as an npz path feeds it."""
+    `ZooEntry` -> the entry the pipeline runs; `data` given as an npz path feeds it.
+    `trust_model_code`: a model file's Lambda layers may run their Python code."""
     from models import registry, user
     data_path = data if isinstance(data, (str, os.PathLike)) else None
     if isinstance(model, registry.ZooEntry):
@@ -82,7 +88,8 @@ def resolve_model(model, data=None):
     if isinstance(model, (str, os.PathLike)):
         model = str(model)
         if user.is_model_path(model):
-            return user.entry_from_path(model, data_path and str(data_path))
+            return user.entry_from_path(model, data_path and str(data_path),
+                                        trust_code=trust_model_code)
         entry = registry.get(model)
         return user.with_data(entry, str(data_path)) if data_path else entry
     if hasattr(model, "get_weights") and hasattr(model, "to_json"):
@@ -91,15 +98,16 @@ def resolve_model(model, data=None):
                     f"got {type(model).__name__}")
 
 
-def resolve_teacher(teacher):
+def resolve_teacher(teacher, trust_model_code: bool = False):
     """`teacher`: None, a zoo name, a trained model file or a tf_keras model."""
     from models import registry, user
     if teacher is None or isinstance(teacher, registry.ZooEntry):
         return teacher
     if isinstance(teacher, (str, os.PathLike)):
         teacher = str(teacher)
-        return user.teacher_from_path(teacher) if user.is_model_path(teacher) else registry.get(
-            teacher)
+        if user.is_model_path(teacher):
+            return user.teacher_from_path(teacher, trust_model_code)
+        return registry.get(teacher)
     return user.entry_from_model(teacher)
 
 
@@ -121,20 +129,24 @@ def resolve_dataset(data, entry):
 
 def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
              data_dir: str | None = None, check_legacy_runtime: bool = False, stages=None,
-             **knobs) -> Report:
+             trust_model_code: bool = False, check_client: bool = False, **knobs) -> Report:
     """Compresses `model` on `data` into `out_dir` (default artifacts/<model name>).
 
     `data`: a `Dataset`, an npz path, or arrays; None for a zoo entry's own data (from
     `data_dir`). `recipe`: a `Recipe` (default: the model's own); `knobs` override single
     fields (`sparsity=0.7`). `stages`: a `Graph` to run instead of the default one. Stages
-    already done in `out_dir` with the same configuration are reused.
+    already done in `out_dir` with the same configuration are reused. `trust_model_code`:
+    a model file with Lambda layers may run their Python code on load (off: one error line).
+    `check_client`: also run every deployable image classifier in MediaPipe Tasks'
+    ImageClassifier (needs `make mediapipe-venv`) and report whether it loads and agrees.
     """
     from pipeline import compression
-    entry = resolve_model(model, data)
+    entry = resolve_model(model, data, trust_model_code)
     recipe = (recipe or entry.recipe).replace(**knobs)
     out_dir = out_dir or os.path.join("artifacts", entry.name)
     report = compression.run(entry, recipe, out_dir, data_dir,
                              dataset=resolve_dataset(data, entry),
                              legacy_runtime=check_legacy_runtime,
-                             teacher=resolve_teacher(teacher), stages=stages)
+                             teacher=resolve_teacher(teacher, trust_model_code), stages=stages,
+                             check_client=check_client)
     return Report.from_dict(report, out_dir)

@@ -21,6 +21,13 @@ from pipeline.stages import modes
 TEACHER_FILES = {"teacher_float": "teacher_float.tflite", "teacher_int8": "teacher_int8.tflite",
                  "scratch_float": "scratch_float.tflite"}
 MIXED_FILE = "model_int8_mixed.tflite"
+FLOAT_NOTE = ("float32 baseline; MediaPipe Tasks takes it through its NormalizationOptions "
+              "metadata")
+PTQ_FILE = "model_int8_ptq.tflite"
+
+
+def is_pretrained(ctx) -> bool:
+    return ctx.entry.pretrained
 
 
 def has_teacher(ctx) -> bool:
@@ -50,25 +57,28 @@ def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
 
 def validate_stage(name: str, integer_only: bool, note: str = "", when=None,
                    optional: bool = False) -> Stage:
+    """Reads `tflite_<name>` and, where its conversion wrote one, the batched twin
+    (`batched_<name>`, pipeline/stages/deploy.py) that accuracy is measured on."""
     from pipeline.stages.validate import validator
-    read = f"tflite_{name}"
-    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=(read,),
+    read, twin = f"tflite_{name}", f"batched_{name}"
+    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=(read, twin),
                  sections=("validate",), when=when, group="validate",
-                 optional=(read,) if optional else ())
+                 optional=(read, twin) if optional else (twin,))
 
 
 def mode_stages(recipe: Recipe) -> list[Stage]:
     """convert_<mode> + validate_<mode> for every `--modes` entry, int8 first. QAT-sourced
     modes convert the QAT model; with --qat=off, and for the modes that quantize weights
     themselves, the current compressed float model."""
+    from pipeline.stages import deploy
     stages = []
     for name in recipe.modes:
         mode = modes.MODES[name]
         source = "quantized" if mode.source == "qat" and recipe.qat == "on" else "compressed"
-        stages += [convert_stage(name, source, f"model_{name}.tflite",
-                                 lambda model, calibration, n=name: modes.convert(n, model,
-                                                                                  calibration),
-                                 calibrated=True),
+        stages += [deploy.convert_stage(name, source, f"model_{name}.tflite",
+                                        lambda model, calibration, batch_size, n=name:
+                                        modes.convert(n, model, calibration, batch_size),
+                                        calibrated=True),
                    validate_stage(name, mode.integer_only, mode.note)]
     return stages
 
@@ -96,10 +106,12 @@ def teacher_stages() -> list[Stage]:
 
 def graph(recipe: Recipe) -> Graph:
     """Every stage of a compression run, in run order; conditions are asked at run time."""
-    from pipeline.stages import convert, debug, distill, prune, qat, selective, train
+    from pipeline import search
+    from pipeline.stages import (cluster, convert, debug, deploy, distill, prune, qat,
+                                 selective, train)
     from pipeline.stages.validate import run_latency
-    variants = ["float", *recipe.modes, "int8_mixed", *TEACHER_FILES]
-    return Graph([
+    variants = ["float", *recipe.modes, "int8_mixed", "ptq", *TEACHER_FILES]
+    stages = Graph([
         Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
               sections=("train",), seeded=True,
               when=lambda ctx: ctx.teacher is None or ctx.recipe.distill_baseline),
@@ -109,14 +121,20 @@ def graph(recipe: Recipe) -> Graph:
         Stage("distill", distill.run_distill, reads=("teacher",),
               writes=(Output("float", "distilled.keras", "keras"),),
               sections=("train", "distill"), seeded=True, when=has_teacher),
-        convert_stage("float", "float", "model_float.tflite", convert.to_float, calibrated=False),
-        validate_stage("float", False, "float32 baseline"),
+        deploy.convert_stage("float", "float", "model_float.tflite", convert.to_float,
+                             calibrated=False),
+        validate_stage("float", False, FLOAT_NOTE),
         Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "pruned.keras", "keras"),),
               sections=("train", "prune"), seeded=True, identity=distils_through),
+        Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),
+              writes=(Output("compressed", "clustered.keras", "keras"),),
+              sections=("train", "prune", "cluster"), seeded=True, identity=distils_through,
+              when=cluster.active),
         # Not `.weights.h5`: that suffix selects the Keras 3 format.
         Stage("qat", qat.run, reads=("compressed", "teacher"), optional=("teacher",),
-              writes=(Output("quantized", "qat_weights.h5", "weights", rebuild=qat.rebuild),),
+              writes=(Output("quantized", "qat_weights.h5", "weights",
+                             rebuild=qat.rebuilder(recipe)),),
               sections=("train", "qat"), seeded=True, identity=distils_through,
               when=lambda ctx: ctx.recipe.qat == "on"),
         *mode_stages(recipe),
@@ -128,11 +146,32 @@ def graph(recipe: Recipe) -> Graph:
               when=selective.int8_misses_budget),
         validate_stage("int8_mixed", False, optional=True,
                        when=lambda ctx: ctx.metrics.get("selective", {}).get("met", False)),
+        # A model the user brings is the reference: its calibrated post-training int8, with
+        # no pruning or fine-tuning, is always built as the fallback deliverable.
+        convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True,
+                      when=is_pretrained),
+        validate_stage("ptq", True, "post-training int8 of your unpruned model (calibrated, "
+                       "no fine-tuning): the fallback when compression costs too much",
+                       when=is_pretrained),
         *teacher_stages(),
         Stage("latency", run_latency, reads=tuple(f"tflite_{v}" for v in variants),
               optional=tuple(f"tflite_{v}" for v in variants), sections=("latency",),
               group="validate"),
     ])
+    return search.with_search(stages, recipe) if recipe.search else stages
+
+
+def load_dataset(entry, recipe: Recipe, data_dir: str | None,
+                 dataset: Dataset | None = None) -> tuple[Dataset, dict]:
+    """The run's data as the model expects it, and what the report says of the inputs: the
+    input contract and, for a trained model brought by the user, the sanity probe."""
+    if dataset is not None:
+        return dataset, {"contract": None, "probe": {"probed": False,
+                                                     "why": "a Dataset given as it is"}}
+    if entry.load_for is not None:
+        return entry.load_for(recipe)
+    return entry.load_data(data_dir), {"contract": entry.contract.describe(),
+                                       "probe": {"probed": False, "why": "zoo model"}}
 
 
 def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
@@ -152,20 +191,25 @@ def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
 
 def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         dataset: Dataset | None = None, legacy_runtime: bool = False, teacher=None,
-        stages: Graph | None = None) -> dict:
+        stages: Graph | None = None, check_client: bool = False) -> dict:
     """Runs the compression graph (or `stages`) for a zoo entry, distilled from `teacher`
-    when given; writes the artifacts and returns the report dict."""
+    when given; writes the artifacts and returns the report dict. `check_client`: also run
+    every deployable image classifier in MediaPipe Tasks (pipeline/tflite/client_check.py)."""
     from pipeline.report import assemble, write
     with folder_lock(out_dir):
         with progress.stage("data"):
-            dataset = dataset if dataset is not None else entry.load_data(data_dir)
+            dataset, inputs = load_dataset(entry, recipe, data_dir, dataset)
         progress.say(f"[data] {dataset.name}: {len(dataset.x_train)} train / "
                      f"{len(dataset.x_test)} test")
         check_data(entry, dataset, recipe, data_dir, teacher)
-        ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset))
+        ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset),
+                      inputs=inputs)
         runner = Runner(stages or graph(recipe), ctx).run()
         report = assemble.report(runner)
         if legacy_runtime:
             from pipeline.tflite import legacy_runtime as legacy
             legacy.check_report(report, out_dir)
+        if check_client:
+            from pipeline.tflite import client_check, metadata
+            client_check.check_report(report, out_dir, dataset, metadata.run_contract(ctx))
         return write.write_all(report, out_dir)

@@ -176,6 +176,25 @@ class TrainConfig(Section):
             self.fail("alpha", f"must be positive, got {self.alpha}")
 
 
+@section("input")
+class InputConfig(Section):
+    """The input contract: how raw inputs become what the model expects. No stage hashes it:
+    the data's own hash changes with it."""
+    input_range: str = knob("0,1", "What integer pixel values 0..255 become: LOW,HIGH (0,1; "
+                            "0,255; -1,1), or auto (the sanity probe picks the range under "
+                            "which your trained model scores best).")
+    input_mean: str = knob("", "Per-channel mean subtracted after the range (comma separated).")
+    input_std: str = knob("", "Per-channel standard deviation divided by after the mean.")
+
+    def check(self):
+        from pipeline.contract import InputContract
+        try:
+            if self.input_range.strip() != "auto":
+                InputContract.parse(self.input_range, self.input_mean, self.input_std)
+        except PipelineError as e:
+            self.fail("input_range", str(e).partition(" ")[2])
+
+
 @section("distill")
 class DistillConfig(Section):
     """Knowledge distillation, with a teacher only: loss = alpha * CE + (1 - alpha) * T^2 * KL."""
@@ -223,6 +242,21 @@ class PruneConfig(Section):
             self.fail("prune_ramp_fraction", f"must be in (0, 1], got {self.prune_ramp_fraction}")
 
 
+@section("cluster")
+class ClusterConfig(Section):
+    """Weight clustering (k-means, non-uniform quantization) after pruning, zeros kept."""
+    clusters: int = knob(0, "Weight clusters per kernel (per channel for convolutions with "
+                         "--cluster_per_channel); 0: no clustering.", minimum=0)
+    cluster_per_channel: bool = knob(True, "Cluster each output channel of a Conv2D on its "
+                                     "own (int8 quantizes convolutions per channel).")
+    cluster_epochs: int = knob(1, "Clustering fine-tune epochs.", minimum=0)
+    cluster_learning_rate: float = knob(1e-4, "Clustering fine-tune learning rate.")
+
+    def check(self):
+        if self.clusters == 1:
+            self.fail("clusters", "must be 0 (off) or at least 2, got 1")
+
+
 @section("qat")
 class QatConfig(Section):
     """Quantization-aware training that keeps the pruned zeros."""
@@ -239,11 +273,19 @@ class ConvertConfig(Section):
                                     "representative dataset.", minimum=1)
 
 
+@section("metadata")
+class MetadataConfig(Section):
+    """TFLite metadata written into every deployable image classifier (MediaPipe Tasks reads
+    it): class labels, and how pixels become the model's input."""
+    labels: str = knob("", "labels.txt with one class name per line, in class order (default: "
+                       "the dataset's own names where known, else the class indices).")
+
+
 @section("outputs")
 class OutputsConfig(Section):
     """Which files a run produces: these shape the stage list; no stage hashes them."""
     modes: tuple = knob(("int8",), "TFLite modes to produce, each validated: int8 (always), "
-                        "int8_float_io, dynamic, float16, int16x8.")
+                        "uint8, int8_float_io, dynamic, float16, int16x8.")
     distill_baseline: bool = knob(True, "With a teacher, also train the student without it, "
                                   "same recipe, to measure the gain side by side.")
 
@@ -280,3 +322,41 @@ class LatencyConfig(Section):
     latency_min_runs: int = knob(200, "Least invokes per file.", minimum=1)
     latency_min_seconds: float = knob(1.0, "Seconds of timing per file.")
     latency_warmup_runs: int = knob(20, "Untimed invokes per file first.", minimum=0)
+
+
+@section("search")
+class SearchConfig(Section):
+    """`--search`: the most compressed int8 model within --accuracy_budget of the float model,
+    over sparsity x clusters; each candidate a short fine-tune, cached in <out>/search/."""
+    search: bool = knob(False, "Search sparsity and clusters for the most compressed int8 "
+                        "model within --accuracy_budget (replaces --sparsity/--clusters).")
+    objective: str = knob("gzip_bytes", "What the search minimizes among the candidates that "
+                          "meet the budget.", choices=("gzip_bytes", "bytes", "latency"))
+    search_min_sparsity: float = knob(0.5, "Lowest sparsity the search tries.")
+    search_max_sparsity: float = knob(0.95, "Highest sparsity the search tries.")
+    search_sparsity_step: float = knob(0.05, "Spacing of the search's sparsity grid.")
+    search_clusters: tuple = knob(("off", "64", "32", "16", "8"), "Cluster counts the search "
+                                  "tries, in this order (off: no clustering).")
+    search_epochs: int = knob(1, "Fine-tune epochs of each candidate's pruning, clustering and "
+                              "QAT (each).", minimum=1)
+    # Per-step overhead dominates small networks: a larger batch makes each fine-tune several
+    # times faster for a small loss, and the search tries a dozen of them.
+    search_batch_size: int = knob(128, "Batch size of every candidate's fine-tunes (0: "
+                                  "--batch_size).", minimum=0)
+    search_abandon_points: float = knob(1.0, "A candidate whose Keras accuracy after pruning or "
+                                        "clustering is more than this many points beyond the "
+                                        "budget skips QAT (hopeless).", minimum=0.0)
+    search_max_candidates: int = knob(16, "Most candidates the search fine-tunes.", minimum=1)
+
+    def check(self):
+        if not 0.0 <= self.search_min_sparsity <= self.search_max_sparsity < 1.0:
+            self.fail("search_min_sparsity", f"and search_max_sparsity must satisfy 0 <= min "
+                      f"<= max < 1, got {self.search_min_sparsity}, {self.search_max_sparsity}")
+        if self.search_sparsity_step <= 0:
+            self.fail("search_sparsity_step", f"must be positive, got {self.search_sparsity_step}")
+        counts = tuple(str(c).strip().lower() for c in self.search_clusters if str(c).strip())
+        bad = [c for c in counts if c != "off" and not (c.isdigit() and int(c) >= 2)]
+        if bad or not counts:
+            self.fail("search_clusters", f"must be a list of 'off' and counts >= 2, got "
+                      f"{', '.join(map(str, self.search_clusters)) or 'nothing'}")
+        object.__setattr__(self, "search_clusters", counts)

@@ -1,5 +1,6 @@
 """Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`
-or `python -m pipeline validate --tflite=FILE --data=NPZ [--flag=value ...]`."""
+or `python -m pipeline validate --tflite=FILE --data=NPZ [--flag=value ...]`
+or `python -m pipeline check_client --out=DIR [--model=NAME] [--data_dir=DIR ...]`."""
 import sys
 
 from absl import app, flags
@@ -10,7 +11,7 @@ from pipeline.cli.flags import flag_error, recipe_from_flags
 from pipeline.errors import PipelineError
 from pipeline.recipe import ConfigError
 
-COMMANDS = ("quantize", "validate")
+COMMANDS = ("quantize", "validate", "check_client")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("teacher", None, "Distil the student (--model) from this teacher: a zoo "
@@ -19,6 +20,13 @@ flags.DEFINE_string("teacher", None, "Distil the student (--model) from this tea
 flags.DEFINE_boolean("check_legacy_runtime", False,
                      "Also run every output on tflite-runtime 2.14 (numpy<2 venv, built by "
                      "`make legacy-runtime-venv`) and report whether it agrees with LiteRT.")
+flags.DEFINE_boolean("check_client", False,
+                     "Also run every deployable image classifier in MediaPipe Tasks' "
+                     "ImageClassifier (venv built by `make mediapipe-venv`) on the test split: "
+                     "loads or why not, top-1, argmax agreement with LiteRT.")
+flags.DEFINE_boolean("trust_model_code", False,
+                     "Load model files whose Lambda layers run Python code on load (Keras "
+                     "safe mode off for them). Only for files you trust.")
 flags.DEFINE_boolean("allow_budget_miss", False,
                      "Exit 0 even when no model meets --accuracy_budget.")
 # `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).
@@ -38,22 +46,29 @@ def quantize() -> None:
     from pipeline.bookkeeping import progress
     from pipeline.report import markdown
     progress.set_quiet(FLAGS.quiet)
+    progress.set_verbose(FLAGS.verbose)
     if FLAGS.model == "help":
         print("\n".join(f"{n}: {registry.get(n).description}" for n in registry.names()))
         return
-    entry = api.resolve_model(FLAGS.model, FLAGS.data)
-    teacher = api.resolve_teacher(FLAGS.teacher or None)
+    entry = api.resolve_model(FLAGS.model, FLAGS.data, FLAGS.trust_model_code)
+    teacher = api.resolve_teacher(FLAGS.teacher or None, FLAGS.trust_model_code)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
     with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
         result = api.compress(entry, recipe=recipe, out_dir=out_dir, data_dir=FLAGS.data_dir,
-                              teacher=teacher, check_legacy_runtime=FLAGS.check_legacy_runtime)
+                              teacher=teacher, check_legacy_runtime=FLAGS.check_legacy_runtime,
+                              check_client=FLAGS.check_client)
     report = result.to_dict()
     print(markdown.render_text(report))
     extra = [f["path"] for _, _, f, is_variant in markdown.distillation_entries(
         report["distillation"]) if not is_variant] if report.get("distillation") else []
     files = ", ".join([v["path"] for v in report["variants"]] + extra)
-    print(f"\nwrote {out_dir}/: {files}, report.json, report.md, report.html, layer_errors.csv")
+    print(f"\nwrote {out_dir}/: {files} (each with a .json sidecar), report.json, report.md, "
+          f"report.html, layer_errors.csv")
+    print(f"ship: {result.deliverable.path}")
+    if result.search:
+        from pipeline.report import search as search_report
+        print(search_report.summary_line(report))
     if not result.budget_met and not FLAGS.allow_budget_miss:
         raise PipelineError(
             f"no model met --accuracy_budget={recipe.accuracy_budget} points (see "
@@ -61,7 +76,9 @@ def quantize() -> None:
 
 
 def validate() -> None:
+    from pipeline.bookkeeping import progress
     from pipeline.cli import validate_file
+    progress.set_verbose(FLAGS.verbose)
     if not FLAGS.tflite or not FLAGS.data:
         raise PipelineError("validate needs --tflite=FILE and --data=NPZ")
     if FLAGS.num_threads < 1 or (FLAGS.batch_size is not None and FLAGS.batch_size < 1):
@@ -70,6 +87,17 @@ def validate() -> None:
                             batch_size=FLAGS.batch_size or 256, num_threads=FLAGS.num_threads,
                             input_scale=validate_file.parse_input_scale(FLAGS.input_scale),
                             probe_timeout_s=FLAGS.probe_timeout_s))
+
+
+def check_client() -> None:
+    from pipeline.bookkeeping import progress
+    from pipeline.cli import check_client as command
+    progress.set_quiet(FLAGS.quiet)
+    progress.set_verbose(FLAGS.verbose)
+    if not FLAGS.out:
+        raise PipelineError("check_client needs --out=DIR (the folder of a quantize run)")
+    print(command.run(FLAGS.out, FLAGS.model if FLAGS["model"].present else None, FLAGS.data,
+                      FLAGS.data_dir, recipe_from_flags, FLAGS.trust_model_code))
 
 
 def main(argv):
@@ -81,7 +109,8 @@ def main(argv):
     # `kill` (SIGTERM) unwinds like Ctrl-C: temp files are removed and the folder lock freed.
     interrupt.install()
     try:
-        {"quantize": quantize, "validate": validate}[commands[0]]()
+        {"quantize": quantize, "validate": validate,
+         "check_client": check_client}[commands[0]]()
     except ConfigError as e:  # A recipe field, named as its flag.
         print(f"error: {flag_error(e)}", file=sys.stderr)
         sys.exit(2)

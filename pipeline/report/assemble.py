@@ -2,6 +2,7 @@
 sections, timings and status, all read off the runner; no TensorFlow here."""
 from pipeline.bookkeeping import provenance
 from pipeline.report import distillation
+from pipeline.report import search as search_report
 from pipeline.tflite import runtime
 
 
@@ -46,9 +47,43 @@ def validated(runner, names) -> list[dict]:
     return found
 
 
+# The integer files that may ship, best first when they tie on size.
+DELIVERABLES = ("int8", "int8_mixed", "ptq")
+
+
+def within(accuracy: float, reference: float, budget_points: float) -> bool:
+    return 100 * (reference - accuracy) <= budget_points + 1e-9
+
+
+def deliverable(built: list[dict], reference: float, budget_points: float) -> dict:
+    """The file to ship: the smallest (gzip) integer file within the budget of the float
+    model, or, when none is, the most accurate one, flagged."""
+    candidates = [v for v in built if v["name"] in DELIVERABLES]
+    meeting = [v for v in candidates if within(v["accuracy"], reference, budget_points)]
+    chosen = (min(meeting, key=lambda v: (v["gzip_bytes"], DELIVERABLES.index(v["name"])))
+              if meeting else max(candidates, key=lambda v: v["accuracy"]))
+    return {"variant": chosen["name"], "path": chosen["path"], "meets_budget": bool(meeting),
+            "budget_points": budget_points,
+            "candidates": [{"variant": v["name"], "accuracy": v["accuracy"],
+                            "gzip_bytes": v["gzip_bytes"],
+                            "meets_budget": within(v["accuracy"], reference, budget_points)}
+                           for v in candidates]}
+
+
+def reference(accuracy: float, labels) -> dict:
+    """The float model every variant is compared with, and whether it scores near chance
+    (then no delta against it is a gain)."""
+    from pipeline.inputs import NEAR_CHANCE_POINTS, chance_rate
+    chance = chance_rate(labels)
+    return {"accuracy": accuracy, "chance": chance,
+            "near_chance": 100 * accuracy <= 100 * chance + NEAR_CHANCE_POINTS}
+
+
 def report(runner) -> dict:
     ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
-    built = validated(runner, ["float", *recipe.modes, "int8_mixed"])
+    # With --search, pruning/clustering/QAT are the winning candidate's.
+    metrics = {**search_report.stage_metrics(metrics), **metrics}
+    built = validated(runner, ["float", *recipe.modes, "int8_mixed", "ptq"])
     distilled = validated(runner, distillation.VARIANTS)
     keras_float = ctx.metrics_of_value("float")["accuracy"]
     for v in built:
@@ -59,9 +94,13 @@ def report(runner) -> dict:
         "model": ctx.entry.name,
         "description": ctx.entry.description,
         "dataset": ctx.dataset.summary(),
+        "input": ctx.inputs,
         "runtime": runtime.backend_name(),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": prune["accuracy"],
+                  "clustered_accuracy": metrics.get("cluster", {}).get("accuracy"),
                   "qat_accuracy": metrics.get("qat", {}).get("accuracy")},
+        "clustering": search_report.clustering_section(metrics),
+        "search": search_report.search_section(metrics),
         "qat": qat_summary(recipe, metrics),
         "pruning": {**{k: prune[k] for k in ("sparsity", "pruned_layers", "sparsity_per_layer",
                                              "schedule")},
@@ -72,6 +111,8 @@ def report(runner) -> dict:
             metrics, recipe, ctx.teacher.name, built, distilled)),
         "layer_errors": metrics["debug"]["layers"],
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
+        "reference": reference(keras_float, ctx.dataset.y_test),
+        "deliverable": deliverable(built, keras_float, recipe.accuracy_budget),
         "timings_s": timings(runner),
         "stages": dict(runner.status),
         "skipped_stages": [s for s, v in runner.status.items() if v == "reused"],

@@ -2,6 +2,7 @@
 
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
+from pipeline.report import search as search_report
 
 
 def _fmt_bytes(n: int) -> str:
@@ -37,22 +38,47 @@ SLOW_INT8_SPEEDUP = 1.2
 
 
 def headline(report: dict) -> list[str]:
+    reference = report.get("reference", {})
     lines = []
+    if reference.get("near_chance"):
+        lines.append(f"THE FLOAT KERAS MODEL SCORES NEAR CHANCE ({100 * reference['accuracy']:.2f}%"
+                     f", chance {100 * reference['chance']:.2f}%): no accuracy difference "
+                     f"against it is a gain; check the input contract (--input_range)")
     for v in report["variants"][1:]:
         c = v.get("vs_float") or report["comparison"]
+        vs = ("" if reference.get("near_chance") else
+              f", top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
         lines.append(
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
-            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved), "
-            f"top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
+            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved)"
+            + vs)
+    lines += deliverable_lines(report)
     if report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
         lines.append("int8 is hardly faster than float on this host: `make bench-layers` (same "
                      "MODEL, OUT and data) times each layer alone in float and int8 to show "
                      "which layers gain from int8 and which lose")
     selective = report.get("selective", {})
-    if selective.get("status") == "budget_missed":
+    met = report.get("deliverable", {}).get("meets_budget", False)
+    if selective.get("status") == "budget_missed" and not met:
         lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET of {selective['budget_points']} points: "
                      f"int8 and every float-fallback candidate lose more (see below)")
     return lines
+
+
+def deliverable_lines(report: dict) -> list[str]:
+    """Which file ships, said plainly when it is not the pruned + QAT int8 file."""
+    d = report.get("deliverable")
+    if not d:
+        return []
+    if not d["meets_budget"]:
+        return [f"no file is within the {d['budget_points']}-point budget of the float Keras "
+                f"model; the most accurate is {d['path']}"]
+    if d["variant"] == "int8":
+        return [f"deliverable: {d['path']} (within the {d['budget_points']}-point budget)"]
+    int8 = next(c for c in d["candidates"] if c["variant"] == "int8")
+    delta = 100 * (int8["accuracy"] - report["keras"]["float_accuracy"])
+    return [f"pruning + QAT (model_int8.tflite, {delta:+.2f} points) misses the "
+            f"{d['budget_points']}-point budget: the deliverable is {d['path']}"]
 
 
 def distillation_entries(d: dict) -> list[tuple[str, float | None, dict, bool]]:
@@ -242,6 +268,8 @@ def render_markdown(report: dict) -> str:
         *compatibility_lines(report),
         *layer_error_lines(report),
         *selective_lines(report),
+        *search_report.search_lines(report),
+        *search_report.clustering_lines(report),
         *android_lines(report),
         "## Timings (s)",
         "",

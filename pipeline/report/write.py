@@ -34,8 +34,25 @@ def android_section(out_dir: str) -> dict | None:
     return {**results, "stale_files": stale}
 
 
+def sidecar(report: dict, variant: dict) -> dict:
+    """What an app developer needs next to a `.tflite`: how raw inputs become the model's
+    input (the input contract), the input and output tensors with their quantization, and
+    the class labels when known."""
+    io = variant.get("io", {})
+    return {"file": variant["path"], "variant": variant["name"], "model": report["model"],
+            "input_contract": report.get("input", {}).get("contract"),
+            "input_tensor": io.get("input"), "output_tensor": io.get("output"),
+            "labels": report.get("labels"), "accuracy": variant["accuracy"],
+            "deliverable": report.get("deliverable", {}).get("variant") == variant["name"]}
+
+
+def sidecar_path(out_dir: str, tflite_file: str) -> str:
+    return os.path.join(out_dir, os.path.splitext(tflite_file)[0] + ".json")
+
+
 def write_all(report: dict, out_dir: str) -> dict:
-    """report.json, report.md and report.html of `out_dir`; returns the report written."""
+    """report.json, report.md, report.html and a sidecar `<file>.json` next to each
+    `.tflite` variant of `out_dir`; returns the report written."""
     android = android_section(out_dir)
     report = {k: v for k, v in report.items() if k != "android"}
     if android is not None:
@@ -43,6 +60,8 @@ def write_all(report: dict, out_dir: str) -> dict:
     artifacts.write_json(os.path.join(out_dir, REPORT_FILE), report)
     artifacts.write_text(os.path.join(out_dir, "report.md"), markdown.render_markdown(report))
     html.write_html(report, out_dir)
+    for variant in report["variants"]:
+        artifacts.write_json(sidecar_path(out_dir, variant["path"]), sidecar(report, variant))
     return report
 
 
@@ -50,7 +69,11 @@ def rewrite(out_dir: str) -> bool:
     """Re-renders the report files of a finished run (after new Android results); False
     when the folder has no report.json (not a pipeline run)."""
     path = os.path.join(out_dir, REPORT_FILE)
-    if not os.path.isfile(path):
+    try:
+        report = artifacts.read_json(path)
+    except (OSError, ValueError):
         return False
-    write_all(artifacts.read_json(path), out_dir)
+    if not isinstance(report, dict) or "variants" not in report:
+        return False
+    write_all(report, out_dir)
     return True

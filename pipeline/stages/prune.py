@@ -2,7 +2,7 @@
 import numpy as np
 
 from pipeline.bookkeeping import progress
-from pipeline.training import flatten, fit
+from pipeline.training import fit, flatten, heads
 from pipeline.data import Dataset
 from pipeline.training.distill import Teacher
 from pipeline.errors import PipelineError
@@ -128,9 +128,10 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
         flattened = []
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
+    head = heads.head_kind(model)
     if recipe.pruning == "off":
-        fit.compile_model(copy, recipe.prune_learning_rate)
-        return copy, {"accuracy": fit.accuracy(copy, dataset, recipe.eval_batch_size),
+        fit.compile_model(copy, recipe.prune_learning_rate, head)
+        return copy, {"accuracy": fit.accuracy(copy, dataset, recipe.eval_batch_size, head),
                       "sparsity": overall_sparsity(copy), "sparsity_per_layer":
                       kernel_sparsity(copy), "pruned_layers": [], "schedule": None,
                       "flattened_models": flattened}
@@ -155,17 +156,17 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     # tfmot wraps the layers it is given and masks their kernels: the copy above keeps the
     # caller's baseline the float model it was.
     pruned = keras.models.clone_model(copy, clone_function=wrap)
-    fit.fit(pruned, dataset, epochs=recipe.prune_epochs,
-                 learning_rate=recipe.prune_learning_rate, batch_size=recipe.batch_size,
-                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], teacher=teacher)
+    fit.fit(pruned, dataset, epochs=recipe.prune_epochs, learning_rate=recipe.prune_learning_rate,
+            batch_size=recipe.batch_size, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+            teacher=teacher, head=head)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     layers = kernel_sparsity(stripped)
     short = {n: layers[n] for n in chosen if layers[n] < per_layer - SPARSITY_TOLERANCE}
     if short:
         raise RuntimeError(f"pruning schedule missed its {per_layer:.3f} target: {short}")
     frequency, end_step = schedule_steps(total_steps, recipe.prune_ramp_fraction)
-    fit.compile_model(stripped, recipe.prune_learning_rate)
-    return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size),
+    fit.compile_model(stripped, recipe.prune_learning_rate, head)
+    return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size, head),
                       "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
                       "pruned_layers": chosen, "flattened_models": flattened,
                       "schedule": {"total_steps": total_steps, "frequency": frequency,

@@ -1,5 +1,5 @@
 """Stage: train the float baseline."""
-from pipeline.training import fit
+from pipeline.training import fit, heads
 from pipeline.data import Dataset
 from pipeline.training.distill import Teacher
 from pipeline.recipe import Recipe
@@ -12,11 +12,12 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     Only the baseline (and distillation) use the recipe's learning-rate schedule and
     augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
     """
+    head = heads.head_kind(model)
     fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
-                 batch_size=recipe.batch_size, schedule=recipe.lr_schedule,
-                 augment=recipe.augment, teacher=teacher)
-    return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size),
-                   "epochs": recipe.epochs}
+            batch_size=recipe.batch_size, schedule=recipe.lr_schedule, augment=recipe.augment,
+            teacher=teacher, head=head)
+    return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
+                   "epochs": recipe.epochs, "head": head}
 
 
 def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
@@ -31,9 +32,10 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
         from pipeline.keras import keras
         model = keras.models.clone_model(model)  # Fresh initialisers.
     elif pretrained and teacher is None:
-        fit.compile_model(model, recipe.learning_rate)
-        return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size),
-                       "epochs": 0, "pretrained": True}
+        head = heads.head_kind(model)
+        fit.compile_model(model, recipe.learning_rate, head)
+        return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
+                       "epochs": 0, "pretrained": True, "head": head}
     return train(model, dataset, recipe, teacher)
 
 

@@ -5,13 +5,17 @@ import os
 from pipeline.tflite import compat, compute, latency, measure
 
 
-def figures(name: str, model, dataset, recipe) -> dict:
-    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost."""
-    evaluation = measure.evaluate(model, dataset, recipe.eval_batch_size)
+def figures(name: str, model, dataset, recipe, head: str = "linear", batched=None) -> dict:
+    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost; accuracy
+    on `batched` (the file's batched twin) when given, in batches of `eval_batch_size`."""
+    evaluation = measure.evaluate(batched or model, dataset, recipe.eval_batch_size, head)
     sparsity = measure.weight_sparsity(model)
+    clusters = measure.weight_clusters(model)  # Distinct values per weight tensor / channel.
     return {"name": name, **measure.sizes(model), "accuracy": evaluation["accuracy"],
             "sparsity": sparsity["sparsity"], "sparsity_per_tensor": sparsity["per_tensor"],
-            **measure.io_dtypes(model), **compute.tflite_cost(model),
+            "unique_values": clusters, "max_unique_values": measure.max_unique(clusters),
+            **measure.io_dtypes(model), "io": measure.io_tensors(model),
+            **compute.tflite_cost(model),
             "confusion_matrix": evaluation["confusion_matrix"]}
 
 
@@ -25,20 +29,31 @@ def timed_alone(name: str, model, dataset, recipe) -> dict:
     return {**figures(name, model, dataset, recipe), "latency_ms": latency_ms}
 
 
-def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = "") -> dict:
+def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = "",
+             head: str = "linear", batched=None) -> dict:
     """`figures` plus the op table and the runtime compatibility report; the latency is
     measured later, with every file of the run interleaved (stage `latency`)."""
     ops = measure.ops(model)
-    return {**figures(name, model, dataset, recipe), "note": note, "ops": measure.op_counts(ops),
+    return {**figures(name, model, dataset, recipe, head, batched), "note": note,
+            "ops": measure.op_counts(ops),
             "compatibility": compat.report(model, ops, integer_only)}
 
 
 def validator(name: str, integer_only: bool, note: str = ""):
-    """The run function of stage `validate_<name>`: reads value `tflite_<name>`."""
+    """The run function of stage `validate_<name>`: reads value `tflite_<name>` and, when
+    its conversion wrote one, the batched twin its accuracy is measured on."""
     def run(inputs, ctx):
-        model = inputs[f"tflite_{name}"]
-        return {}, {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note),
-                    "path": os.path.basename(model.path)}
+        from pipeline.stages import deploy
+        model, twin = inputs[f"tflite_{name}"], inputs.get(f"batched_{name}")
+        head = ctx.metrics_of_value("float").get("head", "linear")
+        result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
+                             twin), "path": os.path.basename(model.path)}
+        if twin is not None:
+            result["batched_twin"] = deploy.twin_agreement(model, twin, ctx.dataset.x_test)
+        convert_metrics = ctx.metrics.get(f"convert_{name}", {})
+        if "metadata" in convert_metrics:
+            result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])
+        return {}, result
     return run
 
 

@@ -15,10 +15,12 @@ def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256) -> float:
     return evaluate(model, dataset, batch_size)["accuracy"]
 
 
-def evaluate(model: bytes, dataset: Dataset, batch_size: int = 256) -> dict:
-    """Top-1 accuracy and the confusion matrix (rows: true class) on the whole test split."""
-    logits = runtime.predict(model, dataset.x_test, batch_size=batch_size)
-    predicted = np.argmax(logits, axis=-1)
+def evaluate(model: bytes, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> dict:
+    """Top-1 accuracy and the confusion matrix (rows: true class) on the whole test split;
+    `head` says how a one-unit binary output is thresholded."""
+    from pipeline.training.heads import predicted_labels
+    outputs = runtime.predict(model, dataset.x_test, batch_size=batch_size)
+    predicted = predicted_labels(outputs, head)
     confusion = np.zeros((dataset.num_classes, dataset.num_classes), np.int64)
     np.add.at(confusion, (dataset.y_test, predicted), 1)
     return {"accuracy": float(np.mean(predicted == dataset.y_test)),
@@ -34,6 +36,21 @@ def io_dtypes(model: bytes) -> dict:
     interpreter = inspector(model)
     return {"input_dtype": np.dtype(interpreter.get_input_details()[0]["dtype"]).name,
             "output_dtype": np.dtype(interpreter.get_output_details()[0]["dtype"]).name}
+
+
+def io_tensors(model: bytes) -> dict:
+    """The first input's and output's dtype, shape and quantization (scale, zero point):
+    what an app must feed and read back."""
+    interpreter = inspector(model)
+
+    def describe(detail):
+        scale, zero_point = detail["quantization"]
+        return {"dtype": np.dtype(detail["dtype"]).name,
+                "shape": [int(d) for d in detail["shape"]],
+                "scale": float(scale), "zero_point": int(zero_point)}
+
+    return {"input": describe(interpreter.get_input_details()[0]),
+            "output": describe(interpreter.get_output_details()[0])}
 
 
 def ops(model: bytes) -> list[dict]:
@@ -75,3 +92,47 @@ def weight_sparsity(model: bytes) -> dict:
         zeros, total = zeros + n_zero, total + weights.size
         per_tensor[names[index].split(";")[0]] = n_zero / weights.size
     return {"sparsity": zeros / total if total else 0.0, "weights": total, "per_tensor": per_tensor}
+
+
+def channel_axis(detail: dict) -> int | None:
+    """The axis a tensor is quantized along when it has one scale per channel, else None."""
+    params = detail.get("quantization_parameters") or {}
+    scales = params.get("scales")
+    if scales is None or len(scales) <= 1:
+        return None
+    return int(params.get("quantized_dimension", 0))
+
+
+def weight_clusters(model: bytes) -> dict:
+    """Distinct values per conv/dense weight tensor, read from the file's own buffers.
+
+    A clustered kernel stores at most `clusters` values; int8 quantizes convolutions per
+    output channel, each with its own scale, so there the count that clustering bounds is
+    per channel: `per_channel_max` (the most any channel has) next to the tensor's total.
+    """
+    interpreter = inspector(model)
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    op_list = runtime.model_ops(interpreter)
+    producer = runtime.producers(op_list)
+    per_tensor = {}
+    for op in op_list:
+        if op["op_name"] not in runtime.WEIGHT_OPS or len(op["inputs"]) < 2:
+            continue
+        index = runtime.stored_tensor(int(op["inputs"][1]), producer)
+        name = details[index]["name"].split(";")[0]
+        if name in per_tensor:
+            continue
+        weights = interpreter.get_tensor(index)
+        axis = channel_axis(details[index])
+        row = {"unique": int(len(np.unique(weights))), "weights": int(weights.size),
+               "per_channel_max": None}
+        if axis is not None:
+            channels = np.moveaxis(weights, axis, 0).reshape(weights.shape[axis], -1)
+            row["per_channel_max"] = max(int(len(np.unique(c))) for c in channels)
+        per_tensor[name] = row
+    return per_tensor
+
+
+def max_unique(per_tensor: dict) -> int:
+    """The most distinct values any weight tensor (any channel, where per channel) holds."""
+    return max((r["per_channel_max"] or r["unique"] for r in per_tensor.values()), default=0)

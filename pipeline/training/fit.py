@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.bookkeeping import interrupt, progress
 from pipeline.data import Dataset
+from pipeline.training import heads
 from pipeline.training.distill import Distiller, Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tf
@@ -17,11 +18,12 @@ AUGMENTS = ("none", "flip_crop")
 SHIFT_PIXELS = 4  # flip_crop: random shift of up to this many pixels, zero padded.
 
 
-def compile_model(model, learning_rate) -> None:
-    """Adam + sparse CE on logits; `learning_rate` is a float or a Keras LR schedule."""
+def compile_model(model, learning_rate, head: str = "linear") -> None:
+    """Adam + the cross-entropy that fits the model's `head` (probabilities from softmax or
+    sigmoid, logits otherwise); `learning_rate` is a float or a Keras LR schedule."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=heads.loss(head, units=int(model.output_shape[-1])),
         metrics=["accuracy"])
 
 
@@ -82,9 +84,9 @@ class StopWhenInterrupted(keras.callbacks.Callback):
 
 def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
         callbacks=(), schedule: str = "constant", augment: str = "none",
-        teacher: Teacher | None = None) -> None:
-    """Trains `model` on the train split with Adam: on sparse CE from logits, or on the
-    distillation loss against `teacher` when one is given.
+        teacher: Teacher | None = None, head: str = "linear") -> None:
+    """Trains `model` on the train split with Adam: on the cross-entropy that fits its
+    `head` (see `heads`), or on the distillation loss against `teacher` when one is given.
 
     `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: "none" or
     "flip_crop" (applied to training batches only, never part of the model).
@@ -93,7 +95,7 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     rate = learning_rate_for(schedule, learning_rate, total_steps)
     if teacher is None:
         trainee = model
-        compile_model(model, rate)
+        compile_model(model, rate, head)
     else:  # The Distiller computes its own loss: it needs only the optimizer.
         trainee = Distiller(model, teacher)
         trainee.compile(optimizer=keras.optimizers.Adam(rate))
@@ -108,10 +110,10 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     trainee.fit(batches, epochs=epochs, callbacks=callbacks, verbose=progress.keras_verbose())
 
 
-def accuracy(model, dataset: Dataset, batch_size: int = 256) -> float:
+def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> float:
     """Top-1 accuracy of a Keras model on the whole test split."""
-    logits = model.predict(dataset.x_test, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == dataset.y_test))
+    outputs = model.predict(dataset.x_test, batch_size=batch_size, verbose=0)
+    return float(np.mean(heads.predicted_labels(outputs, head) == dataset.y_test))
 
 
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
