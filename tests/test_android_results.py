@@ -95,3 +95,41 @@ def test_write_json_is_atomic_and_complete(tmp_path):
     path = results.write_json(tmp_path, data)
     assert json.loads(path.read_text()) == json.loads(json.dumps(data))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["android_bench.json"]
+
+
+def test_results_reach_report_json_and_html_and_survive_a_quantize_rerun(
+        tiny_run, tiny_entry, tmp_path):
+    import shutil
+    from pipeline import compression
+    from pipeline.report import write
+    _, done = tiny_run
+    out = tmp_path / "run"
+    shutil.copytree(done, out)
+    device = sample_results()["devices"][0]
+    bench = results.build(str(out), {"num_runs": 50}, [device],
+                          [out / "model_float.tflite", out / "model_int8.tflite"])
+    results.write_json(out, bench)
+    assert write.rewrite(str(out))
+    report = json.loads((out / "report.json").read_text())
+    assert report["android"]["devices"][0]["serial"] == "R58M"
+    assert report["android"]["stale_files"] == []
+    assert (out / "report.md").read_text().count("## On-device latency (Android)") == 1
+    assert "On-device latency (Android)" in (out / "report.html").read_text()
+
+    again = compression.run(tiny_entry, tiny_entry.recipe, str(out))  # Every stage reused.
+    assert set(again["stages"].values()) == {"reused"}
+    assert json.loads((out / "report.json").read_text())["android"]["devices"][0]["runs"]
+    assert "Pixel 7" in (out / "report.md").read_text()
+
+    (out / "model_int8.tflite").write_bytes(b"changed since")
+    assert write.rewrite(str(out))
+    assert json.loads((out / "report.json").read_text())["android"]["stale_files"] == [
+        "model_int8.tflite"]
+    assert "Measured on earlier files" in (out / "report.md").read_text()
+
+
+def test_a_folder_without_a_pipeline_report_is_not_rewritten(tmp_path):
+    from pipeline.report import write
+    (tmp_path / "report.json").write_text("{}\n")
+    assert not write.rewrite(str(tmp_path))
+    assert not write.rewrite(str(tmp_path / "missing"))
