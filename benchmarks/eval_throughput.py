@@ -19,7 +19,6 @@ from pipeline.cli import flags as pipeline_flags  # noqa: F401 -- --model, --out
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("threads", ["1", "2"], "Interpreter thread counts to measure.")
-flags.DEFINE_integer("eval_batch_size", 256, "Batch of the batched path (the pipeline's default).")
 flags.DEFINE_integer("repeats", 3, "Passes over the test split per figure; the median counts.")
 flags.DEFINE_string("throughput_dir", "benchmarks/results",
                     "Where <model>-throughput-<date>.json/.md land (empty: print only).")
@@ -96,8 +95,9 @@ def main(argv):
         raise app.UsageError(f"missing {', '.join(missing)}: run `make quantize MODEL={entry.name}` first")
     models = {f: open(p, "rb").read() for f, p in paths.items()}
     x = entry.load_data(FLAGS.data_dir).x_test
-    rows = measure(models, x, [int(t) for t in FLAGS.threads], FLAGS.eval_batch_size, FLAGS.repeats)
-    caption = (f"{len(x)} test images of {entry.name}, batch {FLAGS.eval_batch_size}, "
+    batch = FLAGS.eval_batch_size or 256  # The pipeline's --eval_batch_size, its default.
+    rows = measure(models, x, [int(t) for t in FLAGS.threads], batch, FLAGS.repeats)
+    caption = (f"{len(x)} test images of {entry.name}, batch {batch}, "
                f"median of {FLAGS.repeats} passes")
     print(caption)
     print(table(rows))
@@ -107,7 +107,7 @@ def main(argv):
         date = datetime.date.today().isoformat()
         stem = os.path.join(FLAGS.throughput_dir, f"{entry.name}-throughput-{date}")
         artifacts.write_json(stem + ".json", {"model": entry.name, "date": date, "images": len(x),
-                                              "batch_size": FLAGS.eval_batch_size,
+                                              "batch_size": batch,
                                               "repeats": FLAGS.repeats, "rows": rows})
         artifacts.write_text(stem + ".md", f"# Validation throughput ({date})\n\n{caption}.\n\n"
                              + markdown_table(table_cells(rows)) + "\n")

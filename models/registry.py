@@ -30,6 +30,9 @@ class ZooEntry:
     # runner loads a stage's .keras file). True for models built by Python code that is
     # running anyway; a model file the user brings only with --trust_model_code.
     trust_code: bool = True
+    # The user's own metric, evaluate(predict, x, y) -> float (higher is better): scores the
+    # Keras model, every .tflite, the fallback and the budget instead of top-1 / SQNR.
+    metric: Callable | None = None
 
     def make(self, dataset: Dataset, recipe: Recipe):
         """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)

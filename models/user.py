@@ -108,7 +108,9 @@ def load_saved_model(path: str, trust_code: bool = False):
         raise PipelineError(f"{path}: tf_keras cannot load this model ({first})") from None
 
 
-def _import_module(path: str):
+def _import_module(path: str, required: tuple = ("build_model", "load_data")):
+    if not os.path.isfile(path):
+        raise PipelineError(f"Python file not found: {path}")
     spec = importlib.util.spec_from_file_location(
         f"user_model_{hashlib.sha1(path.encode()).hexdigest()[:8]}", path)
     module = importlib.util.module_from_spec(spec)
@@ -116,7 +118,7 @@ def _import_module(path: str):
         spec.loader.exec_module(module)
     except Exception as e:
         raise PipelineError(f"{path}: importing it failed ({type(e).__name__}: {e})") from None
-    missing = [f for f in ("build_model", "load_data") if not callable(getattr(module, f, None))]
+    missing = [f for f in required if not callable(getattr(module, f, None))]
     if missing:
         raise PipelineError(f"{path} must define {' and '.join(missing)}()")
     return module
@@ -166,15 +168,66 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     """A pretrained classifier's npz under its input contract, checked by the sanity probe
     first (see `pipeline.inputs`); returns the Dataset and what the report says of it."""
     from pipeline import inputs
-    arrays = load_npz(data_path)
+    arrays = load_npz(data_path, required=("x_train", "x_test"))
     shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
     contract, auto = contract_of(recipe)
+    if task_of(arrays, int(model.output_shape[-1]), recipe.task, data_path) == "fidelity":
+        return fidelity_dataset(arrays, model, contract, auto, name, data_path)
     x_test = fit_shape(np.asarray(arrays["x_test"]), shape, f"{data_path} (x_test)")
     y_test = checks.labels_to_int(arrays["y_test"], name="y_test", source=data_path)
     contract, probe = inputs.probe(model, x_test, y_test, contract, auto, name)
     dataset = dataset_from_arrays(arrays, os.path.splitext(os.path.basename(data_path))[0],
                                   shape, classes, source=data_path, contract=contract)
     return dataset, {"contract": contract.describe(), "probe": probe}
+
+
+def task_of(arrays: dict, units: int, setting: str, source: str) -> str:
+    """classification or fidelity: `--task`, or with `auto` fidelity when the npz has no
+    labels, or its targets are not class ids that the model's outputs could score (an
+    autoencoder's 640 outputs for 0/1 anomaly labels)."""
+    has_labels = "y_train" in arrays and "y_test" in arrays
+    if setting == "classification" and not has_labels:
+        raise PipelineError(f"{source}: --task=classification needs y_train and y_test")
+    if setting != "auto":
+        return setting
+    if not has_labels:
+        return "fidelity"
+    try:
+        y = checks.labels_to_int(arrays["y_test"], name="y_test", source=source)
+        checks.labels_to_int(arrays["y_train"], name="y_train", source=source)
+    except PipelineError:
+        return "fidelity"
+    if units == 1:
+        return "classification" if set(np.unique(y)) <= {0, 1} else "fidelity"
+    fits = len(y) and y.min() >= 0 and y.max() < units and 2 * len(np.unique(y)) >= units
+    return "classification" if fits else "fidelity"
+
+
+def fidelity_dataset(arrays: dict, model, contract: InputContract, auto: bool, name: str,
+                     source: str) -> tuple[Dataset, dict]:
+    """A label-free run: the targets are the user's float model's own outputs, so it is its
+    own teacher; the npz's y_test, if any, is kept for the user's metric."""
+    from pipeline.task import Task
+    from pipeline.training.heads import head_kind
+    if auto:
+        raise PipelineError("--input_range=auto scores the ranges by top-1 and needs labels; "
+                            "give the range the model expects (e.g. --input_range=0,1)")
+    shape = tuple(model.input_shape[1:])
+    x = {k: contract.apply(fit_shape(np.asarray(arrays[k]), shape, f"{source} ({k})"))
+         for k in ("x_train", "x_test")}
+    outputs = {k: model.predict(x[k], batch_size=256, verbose=0) for k in x}
+    dataset = Dataset(name=os.path.splitext(os.path.basename(source))[0],
+                      x_train=x["x_train"], y_train=outputs["x_train"], x_test=x["x_test"],
+                      y_test=outputs["x_test"], num_classes=int(model.output_shape[-1]),
+                      task=Task("fidelity", head_kind(model)), y_eval=arrays.get("y_test"))
+    return dataset, {"contract": contract.describe(),
+                     "probe": {"probed": False, "why": "label-free: no labels to score by"}}
+
+
+def load_metric(path: str):
+    """`evaluate(predict, x, y) -> float` from a Python file (higher is better)."""
+    module = _import_module(path, required=("evaluate",))
+    return module.evaluate
 
 
 def npz_loader(data_path: str, model=None):
@@ -252,7 +305,8 @@ def module_entry(path: str, data_path: str | None, recipe: Recipe) -> ZooEntry:
     return ZooEntry(name=name, description=f"model module {path}",
                     build=lambda dataset: module.build_model(), load_data=load_data,
                     load_for=npz_loader(data_path, module.build_model()) if data_path else None,
-                    recipe=recipe, fingerprint=fingerprint(path))
+                    recipe=recipe, fingerprint=fingerprint(path),
+                    metric=getattr(module, "evaluate", None))
 
 
 def entry_from_path(path: str, data_path: str | None, recipe: Recipe = Recipe(),

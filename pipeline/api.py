@@ -129,7 +129,8 @@ def resolve_dataset(data, entry):
 
 def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
              data_dir: str | None = None, check_legacy_runtime: bool = False, stages=None,
-             trust_model_code: bool = False, check_client: bool = False, **knobs) -> Report:
+             trust_model_code: bool = False, check_client: bool = False, metric=None,
+             **knobs) -> Report:
     """Compresses `model` on `data` into `out_dir` (default artifacts/<model name>).
 
     `data`: a `Dataset`, an npz path, or arrays; None for a zoo entry's own data (from
@@ -139,9 +140,15 @@ def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teach
     a model file with Lambda layers may run their Python code on load (off: one error line).
     `check_client`: also run every deployable image classifier in MediaPipe Tasks'
     ImageClassifier (needs `make mediapipe-venv`) and report whether it loads and agrees.
+    `metric`: your own `evaluate(predict, x, y) -> float` (or a .py file defining it), higher
+    is better: it scores every model of the run and the budget, instead of top-1 / SQNR.
     """
     from pipeline import compression
     entry = resolve_model(model, data, trust_model_code)
+    if metric is not None:
+        from models import user
+        metric = user.load_metric(str(metric)) if isinstance(metric, (str, os.PathLike)) else metric
+        entry = dataclasses.replace(entry, metric=metric)
     recipe = (recipe or entry.recipe).replace(**knobs)
     out_dir = out_dir or os.path.join("artifacts", entry.name)
     report = compression.run(entry, recipe, out_dir, data_dir,

@@ -85,7 +85,7 @@ def check_input_shape(rows: tuple, model_rows: tuple, *, source: str, model: str
 
 def check_dataset(data, *, source: str, input_shape: tuple | None = None,
                   num_classes: int | None = None, calibration_samples: int | None = None,
-                  splits: tuple = SPLITS) -> None:
+                  splits: tuple = SPLITS, labels: bool = True) -> None:
     """Every check on a `Dataset` (or a dict of split arrays) before training or evaluation.
 
     `input_shape` is the model's input without the batch axis (-1/None: any size);
@@ -97,12 +97,12 @@ def check_dataset(data, *, source: str, input_shape: tuple | None = None,
     for split in splits:
         x, y = _split_arrays(data, split)
         check_images(x, name=f"x_{split}", source=source)
-        labels = labels_to_int(y, name=f"y_{split}", source=source)
-        if len(labels) != len(x):
+        targets = labels_to_int(y, name=f"y_{split}", source=source) if labels else y
+        if len(targets) != len(x):
             raise PipelineError(f"{source}: x_{split} has {len(x)} rows but y_{split} has "
-                                f"{len(labels)}")
-        if num_classes is not None:
-            check_labels_in_range(labels, int(num_classes), name=f"y_{split}", source=source)
+                                f"{len(targets)}")
+        if num_classes is not None and labels:
+            check_labels_in_range(targets, int(num_classes), name=f"y_{split}", source=source)
         if input_shape is not None:
             check_input_shape(x.shape[1:], tuple(input_shape), source=source)
     if calibration_samples is not None and "train" in splits:

@@ -9,10 +9,13 @@ stage inserted after pruning may rebind it), `quantized` the QAT model, `tflite_
 each `.tflite`. The order here is the run order.
 """
 
+import dataclasses
+
 from pipeline.bookkeeping import progress
 from pipeline.bookkeeping.lock import folder_lock
 from pipeline.bookkeeping.records import data_fingerprint
 from pipeline.data import Dataset
+from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Output, Stage
 from pipeline.recipe import Recipe
 from pipeline.runner import Context, Runner
@@ -61,9 +64,10 @@ def validate_stage(name: str, integer_only: bool, note: str = "", when=None,
     (`batched_<name>`, pipeline/stages/deploy.py) that accuracy is measured on."""
     from pipeline.stages.validate import validator
     read, twin = f"tflite_{name}", f"batched_{name}"
-    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=(read, twin),
+    reads = (read, twin, "reference_outputs")
+    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=reads,
                  sections=("validate",), when=when, group="validate",
-                 optional=(read, twin) if optional else (twin,))
+                 optional=reads if optional else reads[1:])
 
 
 def mode_stages(recipe: Recipe) -> list[Stage]:
@@ -109,7 +113,7 @@ def graph(recipe: Recipe) -> Graph:
     from pipeline import search
     from pipeline.stages import (cluster, convert, debug, deploy, distill, prune, qat,
                                  selective, train)
-    from pipeline.stages.validate import run_latency
+    from pipeline.stages.validate import run_latency, run_reference_outputs
     variants = ["float", *recipe.modes, "int8_mixed", "ptq", *TEACHER_FILES]
     stages = Graph([
         Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
@@ -121,6 +125,9 @@ def graph(recipe: Recipe) -> Graph:
         Stage("distill", distill.run_distill, reads=("teacher",),
               writes=(Output("float", "distilled.keras", "keras"),),
               sections=("train", "distill"), seeded=True, when=has_teacher),
+        Stage("reference_outputs", run_reference_outputs, reads=("float",),
+              writes=(Output("reference_outputs", "reference_outputs.npy", "array"),),
+              sections=("validate",), group="validate"),
         deploy.convert_stage("float", "float", "model_float.tflite", convert.to_float,
                              calibrated=False),
         validate_stage("float", False, FLOAT_NOTE),
@@ -169,9 +176,15 @@ def load_dataset(entry, recipe: Recipe, data_dir: str | None,
         return dataset, {"contract": None, "probe": {"probed": False,
                                                      "why": "a Dataset given as it is"}}
     if entry.load_for is not None:
-        return entry.load_for(recipe)
-    return entry.load_data(data_dir), {"contract": entry.contract.describe(),
-                                       "probe": {"probed": False, "why": "zoo model"}}
+        dataset, inputs = entry.load_for(recipe)
+    else:
+        dataset, inputs = entry.load_data(data_dir), {
+            "contract": entry.contract.describe(), "probe": {"probed": False, "why": "zoo model"}}
+    if entry.metric is not None:  # The user's own metric scores every model of the run.
+        task = dataclasses.replace(dataset.task, metric=entry.metric,
+                                   metric_name=getattr(entry.metric, "__name__", "metric"))
+        dataset = dataclasses.replace(dataset, task=task)
+    return dataset, inputs
 
 
 def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
@@ -183,9 +196,13 @@ def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
     model = entry.make(dataset, recipe)  # Only its input/output shapes; training builds its own.
     checks.check_dataset(dataset, source=f"{dataset.name} ({data_dir or 'built-in loader'})",
                          input_shape=tuple(model.input_shape[1:]),
-                         num_classes=int(model.output_shape[-1]),
-                         calibration_samples=recipe.calibration_samples)
+                         num_classes=max(2, int(model.output_shape[-1])),  # 1: binary head.
+                         calibration_samples=recipe.calibration_samples,
+                         labels=dataset.task.kind == "classification")
     if teacher is not None:
+        if dataset.task.kind != "classification":
+            raise PipelineError("--teacher distils class predictions; a label-free "
+                                "(fidelity) run has none")
         check_compatible(build_teacher(teacher, dataset, recipe), model, teacher.name, entry.name)
 
 

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.task import CLASSIFICATION, Task
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -22,6 +23,15 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    # How "still the user's model" is scored (see `pipeline.task`); y is then class ids
+    # (classification) or the original model's outputs (fidelity).
+    task: Task = CLASSIFICATION
+    # The user's own test labels for their metric, when y holds reference outputs.
+    y_eval: np.ndarray | None = None
+
+    def score(self, predict) -> float:
+        """The task's figure of `predict` (x -> outputs) on the whole test split."""
+        return self.task.score(predict, self.x_test, self.y_test, self.y_eval)
 
     def summary(self) -> dict:
         return {"name": self.name, "train": int(len(self.x_train)), "test": int(len(self.x_test)),
@@ -29,11 +39,13 @@ class Dataset:
 
     def take(self, train: int | None = None, test: int | None = None) -> "Dataset":
         """The first `train`/`test` examples: small slices for tests and quick runs."""
-        return dataclasses.replace(self, x_train=self.x_train[:train], y_train=self.y_train[:train],
-                                   x_test=self.x_test[:test], y_test=self.y_test[:test])
+        return dataclasses.replace(
+            self, x_train=self.x_train[:train], y_train=self.y_train[:train],
+            x_test=self.x_test[:test], y_test=self.y_test[:test],
+            y_eval=None if self.y_eval is None else self.y_eval[:test])
 
 
-def load_npz(path: str) -> dict:
+def load_npz(path: str, required: tuple = NPZ_KEYS) -> dict:
     """Reads an npz with the four split arrays; a missing file or key is a PipelineError.
 
     Read once per process and file version: the full CIFAR-10 file is LZMA-compressed and
@@ -43,18 +55,18 @@ def load_npz(path: str) -> dict:
     if not os.path.isfile(path):
         raise PipelineError(f"data file not found: {path}")
     stat = os.stat(path)
-    return dict(_read_npz(path, stat.st_mtime_ns, stat.st_size))
+    return dict(_read_npz(path, stat.st_mtime_ns, stat.st_size, tuple(required)))
 
 
 @functools.lru_cache(maxsize=4)
-def _read_npz(path: str, mtime_ns: int, size: int) -> dict:
+def _read_npz(path: str, mtime_ns: int, size: int, required: tuple) -> dict:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            missing = [k for k in required if k not in npz.files]
             if missing:
                 raise PipelineError(
-                    f"{path}: missing array(s) {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
-            arrays = {k: npz[k] for k in NPZ_KEYS}
+                    f"{path}: missing array(s) {', '.join(missing)} (needs {', '.join(required)})")
+            arrays = {k: npz[k] for k in NPZ_KEYS if k in npz.files}
     except (OSError, ValueError) as e:
         raise PipelineError(f"{path}: not a readable .npz file ({e})") from None
     for array in arrays.values():

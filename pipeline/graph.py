@@ -16,8 +16,8 @@ from typing import Callable
 from pipeline.errors import PipelineError
 
 # How an output is persisted: a Keras model file, a Keras model's weights (a model that only
-# rebuilds from its inputs, as QAT wrappers do), or a `.tflite`.
-KINDS = ("keras", "weights", "tflite")
+# rebuilds from its inputs, as QAT wrappers do), a `.tflite`, or a NumPy array (`.npy`).
+KINDS = ("keras", "weights", "tflite", "array")
 
 
 @dataclasses.dataclass(frozen=True)

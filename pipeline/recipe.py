@@ -185,6 +185,10 @@ class InputConfig(Section):
                             "which your trained model scores best).")
     input_mean: str = knob("", "Per-channel mean subtracted after the range (comma separated).")
     input_std: str = knob("", "Per-channel standard deviation divided by after the mean.")
+    task: str = knob("auto", "classification (top-1 on class ids), fidelity (label-free: the "
+                     "model fine-tunes to match its own float outputs, scored by SQNR), or "
+                     "auto (fidelity when the targets are not class ids or are missing).",
+                     choices=("auto", "classification", "fidelity"))
 
     def check(self):
         from pipeline.contract import InputContract
@@ -308,6 +312,8 @@ class FallbackConfig(Section):
                                   "Keras model before layers are kept float.")
     max_float_layers: int = knob(3, "Most layers the float fallback may keep in float.",
                                  minimum=0)
+    min_sqnr_db: float = knob(20.0, "Label-free runs without a metric of yours: the least "
+                              "SQNR (dB) of a file's outputs against the float model's.")
 
 
 @section("validate")

@@ -147,6 +147,9 @@ class Runner:
             artifacts.write_bytes(path, model.content)
             model.path = path
             return model
+        if output.kind == "array":
+            artifacts.save_array(np.asarray(obj), path)
+            return obj
         (artifacts.save_weights if output.kind == "weights" else artifacts.save_keras)(obj, path)
         return obj
 
@@ -162,6 +165,8 @@ class Runner:
         path = self.ctx.path(output.file)
         if output.kind == "tflite":
             return TfliteModel.from_file(path)
+        if output.kind == "array":
+            return np.load(path, allow_pickle=False)
         if output.kind == "keras":
             from pipeline.keras import SafeModeScope, keras
             # Our own file of the user's model: its Lambda code runs only if they trusted it.

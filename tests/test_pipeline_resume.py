@@ -91,7 +91,7 @@ def test_lock_is_exclusive_released_and_stale_ones_taken_over(tmp_path):
             pass
         assert (tmp_path / lock.LOCK_FILE).exists()  # ...and the inner exit keeps it.
         probe = subprocess.run(  # Another process is refused.
-            [sys.executable, "-c", "import sys; from pipeline import lock\n"
+            [sys.executable, "-c", "import sys; from pipeline.bookkeeping import lock\n"
              f"with lock.folder_lock({str(tmp_path)!r}): pass"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert probe.returncode != 0 and f"pid {os.getpid()}" in probe.stderr

@@ -148,7 +148,7 @@ def test_bad_input_scale(data16):
 def test_the_crashing_file_really_kills_an_in_process_interpreter(tmp_path):
     """The premise of probing in a child: loading this file in-process dies by SIGSEGV."""
     path = no_subgraphs_model(tmp_path)
-    code = ("import sys; from pipeline import runtime; "
+    code = ("import sys; from pipeline.tflite import runtime; "
             "i = runtime.make_interpreter(open(sys.argv[1], 'rb').read()); i.allocate_tensors()")
     result = subprocess.run([sys.executable, "-c", code, path], cwd=REPO, capture_output=True,
                             timeout=60)

@@ -50,6 +50,13 @@ def write_json(path: str, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def save_array(array, path: str) -> None:
+    """A NumPy array as `.npy`, atomically."""
+    import numpy as np
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
 def read_json(path: str):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -35,7 +35,7 @@ from pipeline.cli import validate_file
 from pipeline.tflite import inspect_tflite
 from pipeline.errors import PipelineError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MODELS = (os.path.join(REPO, "tests", "android_fakes", "models", "model_float.tflite"),
                   os.path.join(REPO, "tests", "android_fakes", "models", "model_int8.tflite"))
 MUTATIONS = ("bit_flip", "truncate", "splice", "header", "zero_fill", "edge_word")

@@ -24,6 +24,9 @@ flags.DEFINE_boolean("check_client", False,
                      "Also run every deployable image classifier in MediaPipe Tasks' "
                      "ImageClassifier (venv built by `make mediapipe-venv`) on the test split: "
                      "loads or why not, top-1, argmax agreement with LiteRT.")
+flags.DEFINE_string("metric", None, "A .py file defining evaluate(predict, x, y) -> float "
+                    "(higher is better; predict maps inputs to outputs, y is your npz's "
+                    "y_test): it scores every model and the budget instead of top-1 / SQNR.")
 flags.DEFINE_boolean("trust_model_code", False,
                      "Load model files whose Lambda layers run Python code on load (Keras "
                      "safe mode off for them). Only for files you trust.")
@@ -57,7 +60,7 @@ def quantize() -> None:
     with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
         result = api.compress(entry, recipe=recipe, out_dir=out_dir, data_dir=FLAGS.data_dir,
                               teacher=teacher, check_legacy_runtime=FLAGS.check_legacy_runtime,
-                              check_client=FLAGS.check_client)
+                              check_client=FLAGS.check_client, metric=FLAGS.metric)
     report = result.to_dict()
     print(markdown.render_text(report))
     extra = [f["path"] for _, _, f, is_variant in markdown.distillation_entries(

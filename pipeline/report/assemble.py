@@ -2,6 +2,7 @@
 sections, timings and status, all read off the runner; no TensorFlow here."""
 from pipeline.bookkeeping import provenance
 from pipeline.report import distillation
+from pipeline.stages.selective import floor, meets
 from pipeline.report import search as search_report
 from pipeline.tflite import runtime
 
@@ -51,30 +52,36 @@ def validated(runner, names) -> list[dict]:
 DELIVERABLES = ("int8", "int8_mixed", "ptq")
 
 
-def within(accuracy: float, reference: float, budget_points: float) -> bool:
-    return 100 * (reference - accuracy) <= budget_points + 1e-9
-
-
-def deliverable(built: list[dict], reference: float, budget_points: float) -> dict:
+def deliverable(built: list[dict], reference: float, budget_points: float,
+                sqnr_floor: float | None = None) -> dict:
     """The file to ship: the smallest (gzip) integer file within the budget of the float
-    model, or, when none is, the most accurate one, flagged."""
+    model (or above the SQNR floor), or, when none is, the most accurate one, flagged."""
+    def within(v):
+        return meets(v["accuracy"], reference, budget_points, sqnr_floor)
+
     candidates = [v for v in built if v["name"] in DELIVERABLES]
-    meeting = [v for v in candidates if within(v["accuracy"], reference, budget_points)]
+    meeting = [v for v in candidates if within(v)]
     chosen = (min(meeting, key=lambda v: (v["gzip_bytes"], DELIVERABLES.index(v["name"])))
               if meeting else max(candidates, key=lambda v: v["accuracy"]))
     return {"variant": chosen["name"], "path": chosen["path"], "meets_budget": bool(meeting),
-            "budget_points": budget_points,
+            "budget_points": budget_points, "sqnr_floor_db": sqnr_floor,
             "candidates": [{"variant": v["name"], "accuracy": v["accuracy"],
-                            "gzip_bytes": v["gzip_bytes"],
-                            "meets_budget": within(v["accuracy"], reference, budget_points)}
+                            "gzip_bytes": v["gzip_bytes"], "meets_budget": within(v)}
                            for v in candidates]}
 
 
-def reference(accuracy: float, labels) -> dict:
+def task_section(task) -> dict:
+    return {"kind": task.kind, "score": task.score_name, "head": task.head,
+            "in_points": task.in_points}
+
+
+def reference(accuracy: float, dataset) -> dict:
     """The float model every variant is compared with, and whether it scores near chance
     (then no delta against it is a gain)."""
     from pipeline.inputs import NEAR_CHANCE_POINTS, chance_rate
-    chance = chance_rate(labels)
+    if dataset.task.kind != "classification" or dataset.task.metric is not None:
+        return {"accuracy": accuracy, "chance": None, "near_chance": False}
+    chance = chance_rate(dataset.y_test)
     return {"accuracy": accuracy, "chance": chance,
             "near_chance": 100 * accuracy <= 100 * chance + NEAR_CHANCE_POINTS}
 
@@ -111,8 +118,9 @@ def report(runner) -> dict:
             metrics, recipe, ctx.teacher.name, built, distilled)),
         "layer_errors": metrics["debug"]["layers"],
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
-        "reference": reference(keras_float, ctx.dataset.y_test),
-        "deliverable": deliverable(built, keras_float, recipe.accuracy_budget),
+        "task": task_section(ctx.dataset.task),
+        "reference": reference(keras_float, ctx.dataset),
+        "deliverable": deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx)),
         "timings_s": timings(runner),
         "stages": dict(runner.status),
         "skipped_stages": [s for s, v in runner.status.items() if v == "reused"],

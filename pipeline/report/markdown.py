@@ -2,6 +2,7 @@
 
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
+from pipeline.report import deployment
 from pipeline.report import search as search_report
 
 
@@ -9,13 +10,20 @@ def _fmt_bytes(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
 
 
+def score_text(report: dict, value: float) -> str:
+    """A task score as the report shows it: a percentage, or dB for an SQNR."""
+    if report.get("task", {}).get("in_points", True):
+        return f"{100 * value:.2f}%"
+    return f"{value:.2f} dB"
+
+
 def summary_rows(report: dict) -> list[list[str]]:
-    header = ["variant", "file", "size", "gzip", "top-1", "latency median (ms)", "p90 (ms)",
-              "weight sparsity", "input"]
+    header = ["variant", "file", "size", "gzip", report.get("task", {}).get("score", "top-1"),
+              "latency median (ms)", "p90 (ms)", "weight sparsity", "input"]
     rows = [header]
     for v in report["variants"]:
         rows.append([v["name"], v["path"], _fmt_bytes(v["bytes"]), _fmt_bytes(v["gzip_bytes"]),
-                     f"{100 * v['accuracy']:.2f}%", f"{v['latency_ms']['median']:.4f}",
+                     score_text(report, v["accuracy"]), f"{v['latency_ms']['median']:.4f}",
                      f"{v['latency_ms']['p90']:.4f}", f"{v['sparsity']:.3f}", v["input_dtype"]])
     return rows
 
@@ -46,8 +54,11 @@ def headline(report: dict) -> list[str]:
                      f"against it is a gain; check the input contract (--input_range)")
     for v in report["variants"][1:]:
         c = v.get("vs_float") or report["comparison"]
+        task = report.get("task", {"score": "top-1", "in_points": True})
+        delta = (f"{c['accuracy_delta_points']:+.2f} points" if task["in_points"] else
+                 f"{v['accuracy']:.1f} dB SQNR")
         vs = ("" if reference.get("near_chance") else
-              f", top-1 {c['accuracy_delta_points']:+.2f} points vs the float Keras model")
+              f", {task['score']} {delta} vs the float Keras model")
         lines.append(
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
             f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved)"
@@ -63,6 +74,18 @@ def headline(report: dict) -> list[str]:
         lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET of {selective['budget_points']} points: "
                      f"int8 and every float-fallback candidate lose more (see below)")
     return lines
+
+
+def fidelity_lines(report: dict) -> list[str]:
+    """How close each file's outputs are to the float Keras model's, on the test split."""
+    rows = [v for v in report["variants"] if v.get("fidelity")]
+    if not rows:
+        return []
+    return ["## Fidelity to the float Keras model", "",
+            "Each file's outputs against the float Keras model's on the whole test split.", "",
+            "| variant | SQNR (dB) | cosine | max abs error |", "|---|---|---|---|",
+            *[f"| {v['name']} | {v['fidelity']['sqnr_db']:.2f} | {v['fidelity']['cosine']:.5f} | "
+              f"{v['fidelity']['max_abs_error']:.4g} |" for v in rows], ""]
 
 
 def deliverable_lines(report: dict) -> list[str]:
@@ -136,7 +159,8 @@ def render_text(report: dict) -> str:
     parts = [text_table(summary_rows(report))]
     if report.get("distillation"):
         parts += ["", text_table(distillation_rows(report))]
-    return "\n".join([*parts, "", *headline(report), *distillation_headline(report)])
+    return "\n".join([*parts, "", *headline(report), *distillation_headline(report),
+                      *deployment.client_summary(report)])
 
 
 def _ops_line(variant: dict) -> str:
@@ -256,7 +280,7 @@ def render_markdown(report: dict) -> str:
         "",
         "| stage | top-1 |",
         "|---|---|",
-        *[f"| {k.removesuffix('_accuracy')} | {100 * v:.2f}% |" for k, v in keras.items()
+        *[f"| {k.removesuffix('_accuracy')} | {score_text(report, v)} |" for k, v in keras.items()
           if k.endswith("_accuracy") and v is not None],
         "",
         *distillation_lines(report),
@@ -266,7 +290,9 @@ def render_markdown(report: dict) -> str:
         *[f"- `{v['name']}`: {_ops_line(v)}" for v in report["variants"]],
         "",
         *compatibility_lines(report),
+        *deployment.lines(report),
         *layer_error_lines(report),
+        *fidelity_lines(report),
         *selective_lines(report),
         *search_report.search_lines(report),
         *search_report.clustering_lines(report),

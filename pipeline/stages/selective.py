@@ -3,12 +3,23 @@ float, one more at a time, and stop at the first candidate that meets the budget
 from typing import Callable
 
 
-def meets(accuracy: float, reference: float, budget_points: float) -> bool:
+def meets(accuracy: float, reference: float, budget_points: float,
+          floor: float | None = None) -> bool:
+    """Within `budget_points` of the reference (scores in [0, 1]); or, for an SQNR score
+    (label-free runs without a metric of the user's), at least `floor` dB."""
+    if floor is not None:
+        return accuracy >= floor
     return 100 * (reference - accuracy) <= budget_points + 1e-9
 
 
+def floor(ctx) -> float | None:
+    """The SQNR floor that replaces the budget in points, when the score is an SQNR."""
+    return None if ctx.dataset.task.in_points else ctx.recipe.min_sqnr_db
+
+
 def search(layers_worst_first: list[str], reference_accuracy: float, budget_points: float,
-           max_float_layers: int, try_candidate: Callable[[list[str]], dict]) -> dict:
+           max_float_layers: int, try_candidate: Callable[[list[str]], dict],
+           sqnr_floor: float | None = None) -> dict:
     """Tries `try_candidate(float_layers) -> {"accuracy", ...}` with the 1, 2, ... worst layers.
 
     Returns {"met": bool, "steps": [...], "chosen": step or None}; the steps record what
@@ -18,7 +29,8 @@ def search(layers_worst_first: list[str], reference_accuracy: float, budget_poin
     for count in range(1, min(max_float_layers, len(layers_worst_first)) + 1):
         float_layers = layers_worst_first[:count]
         step = {"float_layers": float_layers, **try_candidate(float_layers)}
-        step["meets_budget"] = meets(step["accuracy"], reference_accuracy, budget_points)
+        step["meets_budget"] = meets(step["accuracy"], reference_accuracy, budget_points,
+                                     sqnr_floor)
         steps.append(step)
         if step["meets_budget"]:
             return {"met": True, "steps": steps, "chosen": step}
@@ -33,7 +45,7 @@ def reference_accuracy(ctx) -> float:
 def int8_misses_budget(ctx) -> bool:
     """The condition of stage `selective`."""
     return not meets(ctx.metrics["validate_int8"]["accuracy"], reference_accuracy(ctx),
-                     ctx.recipe.accuracy_budget)
+                     ctx.recipe.accuracy_budget, floor(ctx))
 
 
 def run(inputs, ctx):
@@ -50,6 +62,6 @@ def run(inputs, ctx):
 
     worst_first = [r["tensor_name"] for r in ctx.metrics["debug"]["layers"]]
     result = search(worst_first, reference_accuracy(ctx), recipe.accuracy_budget,
-                    recipe.max_float_layers, candidate)
+                    recipe.max_float_layers, candidate, floor(ctx))
     outputs = {"tflite_int8_mixed": last["model"]} if result["met"] else {}
     return outputs, {"status": "int8_mixed" if result["met"] else "budget_missed", **result}

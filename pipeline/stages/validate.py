@@ -5,17 +5,20 @@ import os
 from pipeline.tflite import compat, compute, latency, measure
 
 
-def figures(name: str, model, dataset, recipe, head: str = "linear", batched=None) -> dict:
+def figures(name: str, model, dataset, recipe, head: str = "linear", batched=None,
+            reference=None) -> dict:
     """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost; accuracy
-    on `batched` (the file's batched twin) when given, in batches of `eval_batch_size`."""
-    evaluation = measure.evaluate(batched or model, dataset, recipe.eval_batch_size, head)
+    on `batched` (the file's batched twin) when given, in batches of `eval_batch_size`;
+    with `reference` (the float model's outputs), the fidelity to them."""
+    evaluation = measure.evaluate(batched or model, dataset, recipe.eval_batch_size, head,
+                                  reference)
     sparsity = measure.weight_sparsity(model)
     clusters = measure.weight_clusters(model)  # Distinct values per weight tensor / channel.
     return {"name": name, **measure.sizes(model), "accuracy": evaluation["accuracy"],
             "sparsity": sparsity["sparsity"], "sparsity_per_tensor": sparsity["per_tensor"],
             "unique_values": clusters, "max_unique_values": measure.max_unique(clusters),
             **measure.io_dtypes(model), "io": measure.io_tensors(model),
-            **compute.tflite_cost(model),
+            **compute.tflite_cost(model), "fidelity": evaluation["fidelity"],
             "confusion_matrix": evaluation["confusion_matrix"]}
 
 
@@ -30,11 +33,11 @@ def timed_alone(name: str, model, dataset, recipe) -> dict:
 
 
 def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = "",
-             head: str = "linear", batched=None) -> dict:
+             head: str = "linear", batched=None, reference=None) -> dict:
     """`figures` plus the op table and the runtime compatibility report; the latency is
     measured later, with every file of the run interleaved (stage `latency`)."""
     ops = measure.ops(model)
-    return {**figures(name, model, dataset, recipe, head, batched), "note": note,
+    return {**figures(name, model, dataset, recipe, head, batched, reference), "note": note,
             "ops": measure.op_counts(ops),
             "compatibility": compat.report(model, ops, integer_only)}
 
@@ -47,7 +50,8 @@ def validator(name: str, integer_only: bool, note: str = ""):
         model, twin = inputs[f"tflite_{name}"], inputs.get(f"batched_{name}")
         head = ctx.metrics_of_value("float").get("head", "linear")
         result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
-                             twin), "path": os.path.basename(model.path)}
+                             twin, inputs.get("reference_outputs")),
+                  "path": os.path.basename(model.path)}
         if twin is not None:
             result["batched_twin"] = deploy.twin_agreement(model, twin, ctx.dataset.x_test)
         convert_metrics = ctx.metrics.get(f"convert_{name}", {})
@@ -55,6 +59,14 @@ def validator(name: str, integer_only: bool, note: str = ""):
             result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])
         return {}, result
     return run
+
+
+def run_reference_outputs(inputs, ctx):
+    """Stage `reference_outputs`: the float Keras model's outputs on the test split, what
+    every variant's fidelity (SQNR, cosine, max abs error) is measured against."""
+    model = inputs["float"]
+    return {"reference_outputs": model.predict(ctx.dataset.x_test, batch_size=ctx.recipe.
+                                                eval_batch_size, verbose=0)}, {}
 
 
 def run_latency(inputs, ctx):

@@ -4,6 +4,8 @@ The baseline stage may use a cosine learning-rate schedule and training-time aug
 (`flip_crop`); both live here, outside the model: the model is what gets converted, so no
 augmentation layer may end up inside it.
 """
+import dataclasses
+
 import numpy as np
 
 from pipeline.bookkeeping import interrupt, progress
@@ -18,13 +20,19 @@ AUGMENTS = ("none", "flip_crop")
 SHIFT_PIXELS = 4  # flip_crop: random shift of up to this many pixels, zero padded.
 
 
-def compile_model(model, learning_rate, head: str = "linear") -> None:
+def compile_model(model, learning_rate, head: str = "linear", targets: str = "labels") -> None:
     """Adam + the cross-entropy that fits the model's `head` (probabilities from softmax or
-    sigmoid, logits otherwise); `learning_rate` is a float or a Keras LR schedule."""
+    sigmoid, logits otherwise), or with `targets="values"` the squared error to the original
+    model's outputs; `learning_rate` is a float or a Keras LR schedule."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=heads.loss(head, units=int(model.output_shape[-1])),
-        metrics=["accuracy"])
+        loss=heads.loss(head, targets, units=int(model.output_shape[-1])),
+        metrics=["accuracy"] if targets == "labels" else [])
+
+
+def targets(dataset: Dataset) -> str:
+    """What y holds: class ids, or (fidelity) the original model's outputs."""
+    return "values" if dataset.task.kind == "fidelity" else "labels"
 
 
 def learning_rate_for(schedule: str, learning_rate: float, total_steps: int):
@@ -95,7 +103,7 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     rate = learning_rate_for(schedule, learning_rate, total_steps)
     if teacher is None:
         trainee = model
-        compile_model(model, rate, head)
+        compile_model(model, rate, head, targets(dataset))
     else:  # The Distiller computes its own loss: it needs only the optimizer.
         trainee = Distiller(model, teacher)
         trainee.compile(optimizer=keras.optimizers.Adam(rate))
@@ -111,9 +119,14 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
 
 
 def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> float:
-    """Top-1 accuracy of a Keras model on the whole test split."""
-    outputs = model.predict(dataset.x_test, batch_size=batch_size, verbose=0)
-    return float(np.mean(heads.predicted_labels(outputs, head) == dataset.y_test))
+    """The task's score of a Keras model on the whole test split: top-1 for classification
+    (with `head`'s label rule), else the SQNR against the original outputs or the user's
+    own metric (see `pipeline.task`)."""
+    task = dataset.task
+    if task.kind == "classification" and task.head != head:
+        task = dataclasses.replace(task, head=head)
+    return task.score(lambda x: model.predict(x, batch_size=batch_size, verbose=0),
+                      dataset.x_test, dataset.y_test, dataset.y_eval)
 
 
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
