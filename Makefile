@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LEGACY_VENV ?= .venv-tflite-runtime
+# MediaPipe Tasks (pins absl-py~=2.3, tfmot absl-py~=1.2): TFLite metadata and the client check.
+MP_VENV ?= .venv-mediapipe
+export PIPELINE_MEDIAPIPE_VENV := $(abspath $(MP_VENV))
 MODEL ?= digits_cnn
 # MODEL may be a path (path/to/model.keras): the folder is named after the file.
 OUT ?= artifacts/$(basename $(notdir $(patsubst %/,%,$(MODEL))))
@@ -22,20 +25,27 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # --check_legacy_runtime needs the tflite-runtime 2.14 venv: build it only when asked for.
-quantize: $(STAMP) $(if $(findstring --check_legacy_runtime,$(ARGS)),$(LEGACY_VENV)/.installed)
+# The MediaPipe venv writes the TFLite metadata: tried first, and where it cannot be built
+# the files come without metadata (one warning line says so); --check_client needs it.
+quantize: $(STAMP) $(if $(findstring --check_legacy_runtime,$(ARGS)),$(LEGACY_VENV)/.installed) \
+          $(if $(findstring --check_client,$(ARGS)),$(MP_VENV)/.installed)
+	-@$(MAKE) --no-print-directory mediapipe-venv
 	$(PY) -m pipeline quantize --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
 
 # An existing .tflite, converted anywhere: make validate TFLITE=model.tflite DATA=data.npz
 validate: $(STAMP)
+	-@$(MAKE) --no-print-directory mediapipe-venv
 	$(PY) -m pipeline validate --tflite=$(TFLITE) --data=$(DATA) $(ARGS)
 
 # Damaged .tflite files through the validate path; prints the counts, fails on a crash or hang.
 fuzz: $(STAMP)
 	$(PY) -m pipeline.cli.fuzz --cases=$(FUZZ_CASES) $(ARGS)
 
-# browser-deps never fails: where Chromium cannot be installed the browser test skips.
+# browser-deps and mediapipe-venv never fail the target: where Chromium or MediaPipe cannot
+# be installed, the tests that need them skip and say why.
 test: $(STAMP) $(LEGACY_VENV)/.installed
 	-@$(MAKE) --no-print-directory browser-deps
+	-@$(MAKE) --no-print-directory mediapipe-venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -92,3 +102,21 @@ check-legacy-runtime: $(STAMP) $(LEGACY_VENV)/.installed
 	$(PY) -m pipeline.tflite.legacy_runtime --tflite=$(LEGACY_TFLITE) --venv=$(LEGACY_VENV) $(ARGS)
 
 .PHONY: legacy-runtime-venv check-legacy-runtime
+
+# Issue 18: MediaPipe Tasks 1.2.2 (the client most Android apps run image models with) in
+# its own venv: it writes and reads TFLite metadata, and `make check-client OUT=DIR` runs
+# every deployable image classifier of a quantize run in its ImageClassifier on the test
+# split. MODEL (when given), DATA and ARGS must be the quantize run's. rm first: a
+# half-built venv from an interrupted run is not reused.
+$(MP_VENV)/.installed:
+	rm -rf $(MP_VENV)
+	$(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/python -m pip install --quiet 'mediapipe==1.2.2'
+	touch $@
+
+mediapipe-venv: $(MP_VENV)/.installed
+
+check-client: $(STAMP) $(MP_VENV)/.installed
+	$(PY) -m pipeline check_client --out=$(OUT) $(if $(filter command line,$(origin MODEL)),--model=$(MODEL)) $(if $(DATA),--data=$(DATA)) $(ARGS)
+
+.PHONY: mediapipe-venv check-client

@@ -6,20 +6,27 @@ disagree about what a model is. Every module that needs TensorFlow imports it fr
 """
 import os
 
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-# C++ INFO/WARNING lines (CUDA probing, converter chatter) drown the progress output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from pipeline.bookkeeping import progress
 
-from absl import logging as absl_logging  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-from tf_keras.src.saving.serialization_lib import SafeModeScope  # noqa: E402
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# C++ INFO/WARNING lines (CUDA probing, converter chatter) drown the progress output;
+# --verbose (set before this import) keeps TensorFlow's own default.
+if not progress.verbose():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The import itself logs from C++ (CUDA probing on a CPU machine: I0000/E0000 lines).
+with progress.native_output_filtered(), progress.library_warnings_ignored():
+    from absl import logging as absl_logging  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+    import tensorflow_model_optimization as tfmot  # noqa: E402
+    from tf_keras.src.saving.serialization_lib import SafeModeScope  # noqa: E402
 
 # SavedModel export and the converter (inside every conversion) log at INFO through Python
 # and absl logging; those lines would bury the stage banners.
-tf.get_logger().setLevel("ERROR")
-absl_logging.set_verbosity(absl_logging.WARNING)
+if not progress.verbose():
+    tf.get_logger().setLevel("ERROR")
+    absl_logging.set_verbosity(absl_logging.WARNING)
 
 __all__ = ["tf", "keras", "tfmot", "SafeModeScope", "seed_everything"]
 

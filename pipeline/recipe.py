@@ -345,10 +345,10 @@ class SearchConfig(Section):
                                   "tries, in this order (off: no clustering).")
     search_epochs: int = knob(1, "Fine-tune epochs of each candidate's pruning, clustering and "
                               "QAT (each).", minimum=1)
-    # Per-step overhead dominates small networks: a larger batch makes each fine-tune several
-    # times faster for a small loss, and the search tries a dozen of them.
-    search_batch_size: int = knob(128, "Batch size of every candidate's fine-tunes (0: "
-                                  "--batch_size).", minimum=0)
+    # Per-step overhead dominates small networks: a larger batch makes clustering and QAT
+    # several times faster at no measured loss; the pruning ladder keeps --batch_size.
+    search_batch_size: int = knob(128, "Batch size of each candidate's clustering and QAT "
+                                  "fine-tunes (0: --batch_size).", minimum=0)
     search_abandon_points: float = knob(1.0, "A candidate whose Keras accuracy after pruning or "
                                         "clustering is more than this many points beyond the "
                                         "budget skips QAT (hopeless).", minimum=0.0)

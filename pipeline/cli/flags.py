@@ -49,6 +49,9 @@ flags.DEFINE_string("data_dir", None,
                     "Folder of <dataset>.npz files (x_train, y_train, x_test, y_test); "
                     "without it, datasets come from tf_keras.datasets (needs a network).")
 flags.DEFINE_boolean("quiet", False, "No progress output, only the final table.")
+flags.DEFINE_boolean("verbose", False, "Also print what TensorFlow, the converter and LiteRT "
+                     "log (C++ log lines, warnings about their own internals): hidden by "
+                     "default.")
 flags.DEFINE_string("data", None, "npz with x_train, y_train, x_test, y_test: the data of a "
                     "user's model (`quantize`; overrides a zoo entry's dataset) or of the "
                     "file to validate (`validate`, test split only).")

@@ -86,10 +86,13 @@ def validate() -> None:
         raise PipelineError("validate needs --tflite=FILE and --data=NPZ")
     if FLAGS.num_threads < 1 or (FLAGS.batch_size is not None and FLAGS.batch_size < 1):
         raise PipelineError("--num_threads and --batch_size must be at least 1")
-    print(validate_file.run(FLAGS.tflite, FLAGS.data, json_out=FLAGS.json_out,
-                            batch_size=FLAGS.batch_size or 256, num_threads=FLAGS.num_threads,
-                            input_scale=validate_file.parse_input_scale(FLAGS.input_scale),
-                            probe_timeout_s=FLAGS.probe_timeout_s))
+    with progress.native_output_filtered():  # LiteRT's "Created ... delegate" INFO line.
+        text = validate_file.run(
+            FLAGS.tflite, FLAGS.data, json_out=FLAGS.json_out,
+            batch_size=FLAGS.batch_size or 256, num_threads=FLAGS.num_threads,
+            input_scale=validate_file.parse_input_scale(FLAGS.input_scale),
+            probe_timeout_s=FLAGS.probe_timeout_s)
+    print(text)
 
 
 def check_client() -> None:

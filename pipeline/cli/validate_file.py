@@ -175,6 +175,28 @@ def validate_file(tflite_path: str, arrays: dict, *, data_source: str, batch_siz
             "confusion_matrix": evaluation["confusion_matrix"], "runtime": runtime.backend_name()}
 
 
+def read_metadata(model: bytes) -> dict:
+    """The file's TFLite metadata as an app client reads it (in the MediaPipe venv)."""
+    from pipeline.tflite import mediapipe_client
+    if not mediapipe_client.available():
+        return {"read": False, "why": mediapipe_client.missing_message()}
+    try:
+        return {"read": True, "content": mediapipe_client.read_metadata(model)}
+    except PipelineError as e:  # Damaged metadata: the model itself validated.
+        return {"read": False, "why": str(e)}
+
+
+def metadata_line(meta: dict) -> str:
+    from pipeline.report import deployment
+    if not meta.get("read"):
+        return f"metadata: not read ({meta['why']})"
+    if meta["content"] is None:
+        return "metadata: none (MediaPipe Tasks refuses a float-input model without it)"
+    return "metadata: " + deployment.metadata_cell(
+        {"metadata": {"written": True, "labels_from": "the file",
+                      "read_back": meta["content"]}})
+
+
 def render(result: dict) -> str:
     from pipeline.report import markdown
     ops = ", ".join(f"{o['op']}×{o['count']} ({o['dtype']})" for o in result["ops"])
@@ -185,6 +207,7 @@ def render(result: dict) -> str:
         f"input: {result['input_dtype']} {tuple(result['input_shape'])} "
         f"(data: {result['input_preprocessing']}); output: {result['output_dtype']}",
         f"ops: {ops}",
+        *([metadata_line(result["metadata"])] if "metadata" in result else []),
     ])
 
 
@@ -192,6 +215,8 @@ def run(tflite_path: str, data_path: str, *, json_out: str | None = None, **opti
     """The `validate` command: the text to print; writes `json_out` when given."""
     arrays = load_npz(data_path)
     result = validate_file(tflite_path, arrays, data_source=data_path, **options)
+    # Only here, not in validate_file: the fuzzer validates thousands of files through it.
+    result["metadata"] = read_metadata(read_model(tflite_path))
     if json_out:
         artifacts.write_json(json_out, result)
     return render(result)

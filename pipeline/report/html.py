@@ -10,7 +10,9 @@ import io
 import math
 import os
 
+from pipeline.report import deployment
 from pipeline.report import markdown as report_lib
+from pipeline.report import search as search_report
 
 COLORS = {"float": "#1f77b4", "int8": "#d62728"}
 OTHER_COLOR = "#7f7f7f"
@@ -64,28 +66,76 @@ def _point(label: str, figures: dict, color: str) -> dict:
             "color": color}
 
 
-def _scatter(ax, pts, x_key, x_label):
+def _scatter(ax, pts, x_key, x_label, unit: str):
+    """Each point labelled with its name and its x value in `unit`; a label whose point sits
+    next to an earlier one's goes one line lower, so the two stay readable."""
+    placed: list[tuple[float, float]] = []
     for p in pts:
-        ax.scatter(p[x_key], 100 * p["accuracy"], color=p["color"], s=40, zorder=3)
-        ax.annotate(p["label"], (p[x_key], 100 * p["accuracy"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
+        x, y = p[x_key], 100 * p["accuracy"]
+        ax.scatter(x, y, color=p["color"], s=40, zorder=3)
+        near = sum(1 for px, py in placed
+                   if x > 0 and px > 0 and max(x, px) / min(x, px) < 1.3 and abs(y - py) < 1.0)
+        placed.append((x, y))
+        ax.annotate(f"{p['label']} ({_number(x)} {unit})", (x, y), textcoords="offset points",
+                    xytext=(5, 4 - 11 * near), fontsize=8)
     ax.set_xlabel(x_label)
     ax.set_ylabel("TFLite top-1 (%)")
     ax.grid(alpha=0.3)
+    _readable_log_axis(ax, [p[x_key] for p in pts])
+
+
+def _number(value: float) -> str:
+    """3 significant digits, no exponent: 97.7, 1,250, 0.42."""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+# Tick candidates per decade, coarse to fine: the first set that puts at least
+# MIN_TICKS ticks in the axis range is used.
+TICK_STEPS = ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+MIN_TICKS = 3
+PAD = 1.35  # The axis reaches this factor beyond the smallest and largest point.
+
+
+def ticks_for(low: float, high: float) -> list[float]:
+    """Round tick values (1-2-5 style) inside [low, high] on a log axis: matplotlib's own
+    log ticks are decades only, so two points a few KiB apart got one odd tick."""
+    ticks: list[float] = []
+    for steps in TICK_STEPS:
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)) - 1,
+                                              math.ceil(math.log10(high)) + 1)
+                 for m in steps if low <= m * 10.0 ** e <= high]
+        if len(ticks) >= MIN_TICKS:
+            break
+    return ticks
+
+
+def _readable_log_axis(ax, values: list[float]) -> None:
+    """Log x axis padded around the points, ticks at round values labelled plainly."""
+    positive = [v for v in values if v > 0]
+    if not positive:
+        return
+    low, high = min(positive) / PAD, max(positive) * PAD
+    ax.set_xscale("log")  # Sizes and latencies differ by 10x and more across variants.
+    ax.set_xlim(low, high)
+    ticks = ticks_for(low, high)
+    ax.set_xticks(ticks, [_number(t) for t in ticks])
+    ax.xaxis.set_minor_locator(_no_ticks())
+
+
+def _no_ticks():
+    from matplotlib.ticker import NullLocator
+    return NullLocator()
 
 
 def size_plot(report: dict) -> str:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    pts = points(report)
-    _scatter(axes[0], pts, "bytes", "file size (bytes)")
-    _scatter(axes[1], pts, "gzip_bytes", "gzip size (bytes)")
-    from matplotlib.ticker import FuncFormatter
-    for ax in axes:
-        ax.set_xscale("log")  # Sizes differ by 10x and more: linear axes squash the small ones.
-        # Log-scale ticks in KiB: matplotlib's default 3x10^4 labels overlap.
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1024:g} KiB"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    pts = [{**p, "kib": p["bytes"] / 1024, "gzip_kib": p["gzip_bytes"] / 1024}
+           for p in points(report)]
+    _scatter(axes[0], pts, "kib", "file size (KiB)", "KiB")
+    _scatter(axes[1], pts, "gzip_kib", "gzip size (KiB)", "KiB")
     return _img("plot-accuracy-size", "Accuracy vs file size and gzip size, every variant", fig)
 
 
@@ -93,7 +143,7 @@ def latency_plot(report: dict) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     pts = [{**p, "latency_us": 1000 * p["latency_ms"]} for p in points(report)]
-    _scatter(ax, pts, "latency_us", "host latency, median (µs, batch 1, 1 thread)")
+    _scatter(ax, pts, "latency_us", "host latency, median (µs, batch 1, 1 thread)", "µs")
     return _img("plot-accuracy-latency", "Accuracy vs host latency, every variant", fig)
 
 
@@ -227,6 +277,7 @@ def render_html(report: dict) -> str:
     if (rows := compute_rows(report)) is not None:
         parts += ["<h2>Compute cost</h2>", _table(rows)]
     parts += ["<h2>Accuracy vs size and latency</h2>", size_plot(report), latency_plot(report)]
+    parts += search_report.html_parts(report)
     int8 = _variant(report, "int8")
     if int8 and int8.get("confusion_matrix"):
         parts += ["<h2>Confusion matrix (int8)</h2>", confusion_plot(int8)]
@@ -234,6 +285,9 @@ def render_html(report: dict) -> str:
         parts += ["<h2>Pruning sparsity per layer</h2>", *sparsity]
     if (errors := layer_error_plot(report)) is not None:
         parts += ["<h2>Per-layer quantization error</h2>", errors]
+    if (deploy := deployment.rows(report)) is not None:
+        parts += [f"<h2>{deployment.TITLE}</h2>", f"<p>{html.escape(deployment.INTRO)}</p>",
+                  _table(deploy)]
     if (android := android_rows(report)) is not None:
         parts += ["<h2>On-device latency (Android)</h2>", _table(android)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

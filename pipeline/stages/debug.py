@@ -7,6 +7,7 @@ those of calibrated int8 and point at the layers that int8 hurts most.
 """
 import csv
 import io
+import warnings
 
 import numpy as np
 
@@ -19,13 +20,39 @@ CSV_FIELDS = ("tensor_name", "op_name", "rmse_over_scale", "mean_error", "max_ab
               "scale", "zero_point", "num_elements")
 
 
+class _LiteRtDebugger(tf.lite.experimental.QuantizationDebugger):
+    """TFLite's QuantizationDebugger running its instrumented model on LiteRT.
+
+    The stock debugger opens `tf.lite.Interpreter`, deprecated in favour of LiteRT (and
+    warning so on every run). This override is the stock `_init_from_converter` of TF 2.21
+    with LiteRT's interpreter, which has the same API and runs the NumericVerify op."""
+
+    def _init_from_converter(self, options, converter, calibrated_model=None,
+                             float_model=None):
+        from tensorflow.lite.python import convert as tf_convert
+
+        from pipeline.tflite import runtime
+        interpreter = runtime.interpreter_class()[0]
+        self.quant_model = tf_convert.mlir_quantize(
+            calibrated_model,
+            disable_per_channel=converter._experimental_disable_per_channel,  # noqa: SLF001
+            fully_quantize=options.fully_quantize, enable_numeric_verify=True,
+            denylisted_ops=options.denylisted_ops, denylisted_nodes=options.denylisted_nodes)
+        self._quant_interpreter = interpreter(model_content=self.quant_model)
+        self._float_interpreter = (None if float_model is None
+                                   else interpreter(model_content=float_model))
+
+
 def _debugger(model, calibration: np.ndarray, debug_samples: np.ndarray, denylist=()):
-    converter = convert.int8_converter(model, calibration, int8_io=False)
+    converter = convert.int8_converter(model, calibration, io="float")
     options = (tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
                if denylist else None)
-    return tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative_dataset(debug_samples),
-        debug_options=options)
+    with warnings.catch_warnings():  # The converter's own, see convert.run_converter.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs",
+                                category=UserWarning)
+        return _LiteRtDebugger(converter=converter,
+                               debug_dataset=representative_dataset(debug_samples),
+                               debug_options=options)
 
 
 def layer_errors(model, calibration: np.ndarray, debug_samples: np.ndarray) -> list[dict]:

@@ -18,34 +18,44 @@ class Mode:
     source: str  # "qat" or "pruned"
     integer_only: bool  # Every compute op must run in an integer type.
     note: str
-    # (convert module, keras model, calibration samples) -> bytes; the module is passed in
-    # so that it is imported only when a conversion actually runs.
+    # (convert module, keras model, calibration samples, batch size or None) -> bytes; the
+    # module is passed in so that it is imported only when a conversion actually runs.
     converter: Callable
 
 
+# Which runtime takes which file, said in each variant's note: LiteRT and TFLite Micro run
+# any of them; MediaPipe Tasks / the Task Library take uint8 or float input only (float
+# with NormalizationOptions metadata); the GPU delegate computes in float16.
 MODES = {m.name: m for m in (
     Mode("int8", "qat", True,
-         "full integer, int8 input/output: CPU (XNNPACK), NPU, Edge TPU, MCU",
-         lambda c, m, cal: c.to_int8(m, cal, int8_io=True)),
+         "full integer, int8 input/output: LiteRT/TFLite Micro on CPU (XNNPACK), NPU, "
+         "Edge TPU, MCU; not MediaPipe Tasks (it takes uint8 or float input only)",
+         lambda c, m, cal, b: c.to_int8(m, cal, batch_size=b, io="int8")),
+    Mode("uint8", "qat", True,
+         "full integer, uint8 input/output: camera pixels go in as they are; the file for "
+         "MediaPipe Tasks / the TFLite Task Library (labels in its metadata)",
+         lambda c, m, cal, b: c.to_int8(m, cal, batch_size=b, io="uint8")),
     Mode("int8_float_io", "qat", True,
-         "full integer inside, float input/output: drop-in for the float model",
-         lambda c, m, cal: c.to_int8(m, cal, int8_io=False)),
+         "full integer inside, float input/output: drop-in for the float model; MediaPipe "
+         "Tasks reads its NormalizationOptions metadata",
+         lambda c, m, cal, b: c.to_int8(m, cal, batch_size=b, io="float")),
     Mode("dynamic", "pruned", False,
          "int8 weights, float activations, no calibration",
-         lambda c, m, cal: c.to_dynamic(m)),
+         lambda c, m, cal, b: c.to_dynamic(m, batch_size=b)),
     Mode("float16", "pruned", False,
          "float16 weights: the GPU delegate's native type; CPU dequantizes to float32",
-         lambda c, m, cal: c.to_float16(m)),
+         lambda c, m, cal, b: c.to_float16(m, batch_size=b)),
     Mode("int16x8", "pruned", True,
          "int16 activations, int8 weights: the most accurate integer mode, but its CPU "
          "kernels are reference kernels (no XNNPACK) and run much slower than int8",
-         lambda c, m, cal: c.to_int16x8(m, cal)),
+         lambda c, m, cal, b: c.to_int16x8(m, cal, batch_size=b)),
 )}
 
 
-def convert(name: str, model, calibration) -> bytes:
+def convert(name: str, model, calibration, batch_size: int | None = None) -> bytes:
+    """Mode `name` of `model`; `batch_size` None keeps the model's dynamic batch."""
     from pipeline.stages import convert as convert_module
-    return MODES[name].converter(convert_module, model, calibration)
+    return MODES[name].converter(convert_module, model, calibration, batch_size)
 
 
 def parse(spec: str) -> tuple[str, ...]:

@@ -1,0 +1,95 @@
+"""`--check_client` / `make check-client`: every deployable image classifier of a run in
+MediaPipe Tasks' `ImageClassifier` (the client most Android apps use), on the test split.
+
+Per file: whether MediaPipe loads it (or its exact reason), its top-1, and its argmax
+agreement with LiteRT on the same pixels (ties between equal quantized scores count as
+agreement, see `mediapipe_client.agreement`), and the labels MediaPipe read from the file's
+metadata. The test images go back to pixels through the run's input contract, so both
+runtimes see what a camera would give: MediaPipe the pixels themselves, LiteRT the pixels
+mapped by the contract, as validation feeds it. No TensorFlow here.
+"""
+import os
+
+import numpy as np
+
+from pipeline.bookkeeping import progress
+from pipeline.errors import PipelineError
+from pipeline.tflite import mediapipe_client, runtime
+from pipeline.tflite.model import TfliteModel, content
+
+CLIENT = "MediaPipe Tasks ImageClassifier"
+
+
+def to_pixels(x: np.ndarray, contract) -> np.ndarray:
+    """Model inputs (float, the contract's domain) -> the integer pixels they came from."""
+    x = np.asarray(x, np.float64)
+    if contract.std:
+        x = x * np.asarray(contract.std)
+    if contract.mean:
+        x = x + np.asarray(contract.mean)
+    k = (contract.high - contract.low) / contract.raw_max
+    if contract.raw_max > 255:
+        raise PipelineError(f"the input contract's pixels go to {contract.raw_max:g}; an "
+                            "image client takes 8-bit pixels")
+    return np.clip(np.round((x - contract.low) / k), 0, contract.raw_max).astype(np.uint8)
+
+
+def litert_scores(model, pixels: np.ndarray, contract) -> np.ndarray:
+    """LiteRT's raw output scores (dequantized) per image, one invoke each, as shipped."""
+    return runtime.predict(model, contract.apply(pixels), batch_size=1)
+
+
+def rgb(pixels: np.ndarray) -> np.ndarray:
+    """What a camera hands the client: 3 channels (a 1-channel model gets gray as RGB)."""
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+
+
+def check_file(model, x_test: np.ndarray, y_test: np.ndarray, contract) -> dict:
+    """The client check of one `.tflite` on `x_test` (model inputs) and `y_test`."""
+    pixels = to_pixels(x_test, contract)
+    result = mediapipe_client.classify(content(model), rgb(pixels))
+    out = {"client": f"{CLIENT} {result['version']}", "loads": result["loaded"],
+           "images": int(len(pixels))}
+    if not result["loaded"]:
+        return {**out, "reason": result["reason"]}
+    reference = litert_scores(model, pixels, contract)
+    client = result["scores"]
+    out.update(mediapipe_client.agreement(reference, client))
+    out["top1"] = float(np.mean(np.argmax(np.nan_to_num(client, nan=-np.inf), -1) == y_test))
+    out["litert_top1"] = float(np.mean(np.argmax(reference, -1) == y_test))
+    out["labels_read"] = result["labels"]
+    return out
+
+
+def deployable(variant: dict) -> bool:
+    """An image classifier the run wrote metadata for, or would have (the venv missing)."""
+    meta = variant.get("metadata")
+    return bool(meta) and not meta.get("why", "").startswith("not an image classifier")
+
+
+def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
+    """Adds `client` to each deployable image classifier variant of `report` (in place)."""
+    if not mediapipe_client.available():
+        raise PipelineError(mediapipe_client.missing_message())
+    for variant in report["variants"]:
+        if not deployable(variant):
+            continue
+        with progress.stage(f"client {variant['name']}"):
+            model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
+            variant["client"] = check_file(model, dataset.x_test, dataset.y_test, contract)
+    return report
+
+
+def verdict(result: dict) -> str:
+    """One line for the report: loads or why not; top-1; agreement with LiteRT."""
+    if not result["loads"]:
+        reason = result["reason"]
+        kind = ("int8 input" if "got INT8" in reason else
+                "grayscale input" if "RGB" in reason else "")
+        return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}")
+    labels = [label for label in result.get("labels_read") or [] if label]
+    shown = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "") if labels else "none"
+    return (f"loads; top-1 {100 * result['top1']:.2f}% (LiteRT {100 * result['litert_top1']:.2f}"
+            f"%), argmax agreement {100 * result['agreement']:.2f}% on {result['images']} "
+            f"images ({result['ties']} tie(s), {result['disagree']} disagreement(s)); labels "
+            f"read from the metadata: {shown}")

@@ -1,0 +1,150 @@
+"""MediaPipe Tasks as the real client: its venv, its worker, and the check that every
+deployable image classifier loads in `ImageClassifier` and agrees with LiteRT.
+
+mediapipe 1.2.2 cannot share the main venv (it pins absl-py~=2.3, tfmot 0.8.1 absl-py~=1.2),
+so it lives in `.venv-mediapipe` (built by `make mediapipe-venv`) and runs `mediapipe_worker.py`
+in a subprocess with a time limit; arrays travel as .npy files, never pickles. No TensorFlow.
+
+Agreement: MediaPipe and LiteRT get the same pixels (LiteRT through the model's input
+contract, MediaPipe through the file's metadata). An image agrees when MediaPipe's top
+class scores, on LiteRT, as high as LiteRT's own top class: two classes with equal quantized
+scores are a tie that either runtime may break either way, not a disagreement.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_VENV = os.path.join(REPO, ".venv-mediapipe")
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mediapipe_worker.py")
+DEFAULT_TIMEOUT_S = 600.0
+WORKER_STAGES = {3: "cannot import mediapipe", 5: "failed while classifying",
+                 6: "cannot write or read the metadata"}
+
+
+def venv_dir() -> str:
+    """`$PIPELINE_MEDIAPIPE_VENV` (tests point it elsewhere) or the repository's venv."""
+    return os.environ.get("PIPELINE_MEDIAPIPE_VENV", DEFAULT_VENV)
+
+
+def venv_python(venv: str | None = None) -> str | None:
+    """The venv's python, or None where the venv has not been built."""
+    # Absolute, not resolved: resolving the symlink would start Python outside the venv.
+    python = os.path.abspath(os.path.join(venv or venv_dir(), "bin", "python"))
+    return python if os.path.exists(python) else None
+
+
+def available(venv: str | None = None) -> bool:
+    return venv_python(venv) is not None
+
+
+def missing_message() -> str:
+    return (f"MediaPipe venv not found ({venv_dir()}); build it with `make mediapipe-venv`")
+
+
+def run_worker(command: str, args: list[str], work: str,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Runs `mediapipe_worker.py command args...` in the venv, from `work`."""
+    python = venv_python()
+    if python is None:
+        raise PipelineError(missing_message())
+    # A copy run from the temp dir: the script's folder goes first on sys.path, and
+    # pipeline/ there would let its modules shadow the venv's packages.
+    worker = shutil.copy(WORKER, os.path.join(work, "mediapipe_worker.py"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        proc = subprocess.run([python, "-s", worker, command, *args], capture_output=True,
+                              text=True, timeout=timeout_s, env=env, cwd=work)
+    except subprocess.TimeoutExpired:
+        raise PipelineError(f"MediaPipe worker ({command}) did not finish within "
+                            f"{timeout_s:g} s") from None
+    if proc.returncode != 0:
+        raise PipelineError(_failure(proc, command))
+
+
+def _failure(proc: subprocess.CompletedProcess, command: str) -> str:
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else "no message"
+    code = proc.returncode
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown"
+        return f"MediaPipe worker ({command}) crashed (signal {-code}, {name})"
+    if code in WORKER_STAGES:
+        detail = last.split(": ", 1)[1] if ": " in last else last
+        return f"MediaPipe worker {WORKER_STAGES[code]}: {detail}"
+    return f"MediaPipe worker ({command}) exited with status {code}: {last}"
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def write_metadata(model: bytes, spec: dict) -> bytes:
+    """`model` with TFLite metadata built from `spec` (see mediapipe_worker.build_metadata)."""
+    with tempfile.TemporaryDirectory(prefix="mediapipe-") as work:
+        src, dst = os.path.join(work, "in.tflite"), os.path.join(work, "out.tflite")
+        with open(src, "wb") as f:
+            f.write(model)
+        with open(os.path.join(work, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        run_worker("write", [src, dst, os.path.join(work, "spec.json")], work, 120.0)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def read_metadata(model: bytes) -> dict | None:
+    """What a client reads from the file's metadata; None when it has none."""
+    with tempfile.TemporaryDirectory(prefix="mediapipe-") as work:
+        path = os.path.join(work, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(model)
+        run_worker("read", [path, work], work, 120.0)
+        with open(os.path.join(work, "metadata.json")) as f:
+            return json.load(f)
+
+
+# --------------------------------------------------------------------------- classify
+
+
+def classify(model: bytes, pixels: np.ndarray, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """ImageClassifier on every image of `pixels` (N, H, W, 3 uint8): {"loaded", "reason"
+    (when not), "scores" (N, classes) by category index, "labels" it read, "version"}."""
+    with tempfile.TemporaryDirectory(prefix="mediapipe-") as work:
+        path = os.path.join(work, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(model)
+        np.save(os.path.join(work, "pixels.npy"), np.ascontiguousarray(pixels, np.uint8))
+        run_worker("classify", [path, work], work, timeout_s)
+        with open(os.path.join(work, "result.json")) as f:
+            result = json.load(f)
+        if result["loaded"]:
+            result["scores"] = np.load(os.path.join(work, "scores.npy"))
+    return result
+
+
+def agreement(reference: np.ndarray, client: np.ndarray) -> dict:
+    """Argmax agreement of the client's scores with the reference's (LiteRT), ties counted.
+
+    An image agrees when the client's top class scores, in the reference, as high as the
+    reference's top class; `exact` counts identical top classes, `ties` the rest of those
+    that agree (equal quantized scores broken differently)."""
+    if reference.shape != client.shape:
+        raise PipelineError(f"client scores have shape {client.shape}, LiteRT's "
+                            f"{reference.shape}")
+    ref_top, client_top = np.argmax(reference, -1), np.argmax(np.nan_to_num(client, nan=-np.inf), -1)
+    rows = np.arange(len(reference))
+    exact = ref_top == client_top
+    tied = ~exact & (reference[rows, client_top] == reference[rows, ref_top])
+    return {"agreement": float(np.mean(exact | tied)) if len(reference) else 0.0,
+            "exact": int(exact.sum()), "ties": int(tied.sum()),
+            "disagree": int(len(reference) - exact.sum() - tied.sum()),
+            "images": int(len(reference))}
