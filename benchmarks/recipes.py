@@ -10,6 +10,8 @@ Recipes (each starts from the same trained float baseline):
             training samples, int8 I/O, no retraining
   qat       plain quantization-aware training (no pruning), full int8
   pipeline  this project's default (`make quantize`), with any pipeline flags passed through
+  search    `--search`: the most compressed int8 model within --accuracy_budget over sparsity
+            x weight clusters (collaborative QAT), from the same baseline
 
 The baseline and the pipeline recipe come from one `pipeline.compress` into a work folder,
 so the pipeline row is exactly what `make quantize` produces. Every `.tflite` is scored on
@@ -21,6 +23,7 @@ import datetime
 import math
 import os
 import platform
+import shutil
 import tempfile
 import time
 
@@ -33,7 +36,8 @@ from pipeline.recipe import Recipe
 from pipeline.report.markdown import markdown_table, text_table
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("recipes", ["tutorial", "ptq", "qat", "pipeline"], "Recipes to run.")
+flags.DEFINE_list("recipes", ["tutorial", "ptq", "qat", "pipeline", "search"],
+                  "Recipes to run.")
 flags.DEFINE_string("results_dir", "benchmarks/results", "Where the .json and .md land.")
 flags.DEFINE_string("work_dir", None,
                     "Folder for the pipeline run (default: a fresh temporary folder, so no "
@@ -41,7 +45,7 @@ flags.DEFINE_string("work_dir", None,
 flags.DEFINE_integer("tutorial_epochs", 2, "Pruning epochs of the tutorial recipe (tfmot: 2).")
 flags.DEFINE_float("latency_seconds", 10.0, "Total time of the interleaved latency measurement.")
 
-RECIPES = ("tutorial", "ptq", "qat", "pipeline")
+RECIPES = ("tutorial", "ptq", "qat", "pipeline", "search")
 TUTORIAL_BATCH = 128
 DESCRIPTIONS = {
     "float": "trained float baseline, float .tflite (reference; wall = baseline training)",
@@ -49,6 +53,8 @@ DESCRIPTIONS = {
     "ptq": "MLPerf Tiny reference: full-int8 post-training quantization, int8 I/O",
     "qat": "plain QAT (no pruning), full int8, int8 I/O",
     "pipeline": "this pipeline: tuned pruning + sparsity-preserving QAT, full int8",
+    "search": "--search: sparsity x clusters within the accuracy budget, collaborative QAT, "
+              "full int8",
 }
 
 
@@ -83,6 +89,19 @@ def plain_qat(baseline, dataset: Dataset, recipe: Recipe) -> bytes:
     quantized, _ = qat.qat(baseline, dataset, recipe, preserve_sparsity=False)
     return convert.to_int8(quantized, calibration_samples(dataset, recipe.calibration_samples,
                                                           recipe.seed))
+
+
+def search_recipe(entry, recipe: Recipe, dataset: Dataset, work_dir: str) -> tuple[bytes, float]:
+    """`--search` in `<work_dir>/search_run` from the pipeline run's baseline: its file and
+    stage record are copied, so the baseline is reused, not retrained. Returns the winner's
+    bytes and the search's own wall time."""
+    from pipeline import api
+    folder = os.path.join(work_dir, "search_run")
+    os.makedirs(os.path.join(folder, "stages"), exist_ok=True)
+    for name in ("baseline.keras", os.path.join("stages", "train.json")):
+        shutil.copyfile(os.path.join(work_dir, name), os.path.join(folder, name))
+    report = api.compress(entry, dataset, recipe=recipe.replace(search=True), out_dir=folder)
+    return _read(folder, "model_int8.tflite"), report.search["cost"]["wall_s"]
 
 
 def describe(model: bytes, dataset: Dataset, batch_size: int) -> dict:
@@ -123,6 +142,9 @@ def run_benchmark(entry, recipe: Recipe, dataset: Dataset, work_dir: str,
         if name == "pipeline":
             # Its own stages as the pipeline timed them (the float conversion included).
             models[name], wall[name] = _read(work_dir, "model_int8.tflite"), t["prune"] + t["qat"] + t["convert"]
+            continue
+        if name == "search":
+            models[name], wall[name] = search_recipe(entry, recipe, dataset, work_dir)
             continue
         seed_everything(recipe.seed)
         baseline = keras.models.load_model(os.path.join(work_dir, "baseline.keras"))

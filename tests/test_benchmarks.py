@@ -13,7 +13,8 @@ def bench(tiny_entry, quadrants, tmp_path_factory):
     from benchmarks import recipes
     from pipeline.bookkeeping import progress
     progress.set_quiet(True)
-    recipe = TINY_RECIPE.replace(epochs=3, prune_epochs=1, qat_epochs=1)
+    recipe = TINY_RECIPE.replace(epochs=3, prune_epochs=1, qat_epochs=1,
+                                 search_clusters=("off", "8"), search_sparsity_step=0.2)
     work = str(tmp_path_factory.mktemp("bench_work"))
     results = recipes.run_benchmark(tiny_entry, recipe, quadrants, work, tutorial_epochs=1,
                                     latency_seconds=0.2)
@@ -23,9 +24,9 @@ def bench(tiny_entry, quadrants, tmp_path_factory):
 def test_four_recipes_and_the_float_reference(bench):
     results, _ = bench
     rows = {r["recipe"]: r for r in results["rows"]}
-    assert list(rows) == ["float", "tutorial", "ptq", "qat", "pipeline"]
+    assert list(rows) == ["float", "tutorial", "ptq", "qat", "pipeline", "search"]
     assert rows["tutorial"]["input_dtype"] == "float32"  # Dynamic range keeps float I/O.
-    for name in ("ptq", "qat", "pipeline"):
+    for name in ("ptq", "qat", "pipeline", "search"):
         assert rows[name]["input_dtype"] == "int8"
     assert rows["pipeline"]["sparsity"] >= 0.79 and rows["qat"]["sparsity"] < 0.1
     # (The tutorial's masks first update at step 100 (tfmot's default frequency): the tiny
@@ -50,8 +51,14 @@ def test_ratios_are_against_the_float_row(bench):
 
 def test_pipeline_row_is_the_pipeline_output(bench):
     results, work = bench
-    row = results["rows"][-1]
+    rows = {r["recipe"]: r for r in results["rows"]}
+    row = rows["pipeline"]
     assert row["bytes"] == os.path.getsize(os.path.join(work, "model_int8.tflite"))
+    # The search reused the pipeline run's baseline and delivered its own winner.
+    search_run = os.path.join(work, "search_run")
+    assert json.load(open(os.path.join(search_run, "report.json")))["stages"]["train"] == "reused"
+    assert rows["search"]["bytes"] == os.path.getsize(os.path.join(search_run,
+                                                                   "model_int8.tflite"))
     assert results["pipeline_reused_stages"] == []  # Fresh folder: its wall time is real.
 
 

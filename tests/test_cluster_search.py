@@ -1,0 +1,127 @@
+"""Weight clustering and the search, end to end on the tiny CNN: distinct values counted in
+the `.tflite`, the collaborative scheme keeping clusters and zeros through conversion, the
+search stopping at the budget, resuming after a kill, and failing in one line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TINY_RECIPE
+from pipeline import compress, compression
+from pipeline.bookkeeping import progress
+
+CLUSTERS = 4
+# min_prune_weights=50: the conv (72 weights) and both dense kernels are pruned and clustered.
+CLUSTER_RECIPE = TINY_RECIPE.replace(min_prune_weights=50, sparsity=0.6, clusters=CLUSTERS,
+                                     cluster_learning_rate=1e-3)
+SEARCH_RECIPE = TINY_RECIPE.replace(
+    search=True, search_clusters=("off", str(CLUSTERS)), search_min_sparsity=0.5,
+    search_max_sparsity=0.9, search_sparsity_step=0.2, min_prune_weights=50, search_batch_size=0)
+
+
+def distinct(row: dict) -> int:
+    """Distinct values of a weight tensor, per channel where it is quantized per channel."""
+    return row["per_channel_max"] or row["unique"]
+
+
+def test_clustering_bounds_the_distinct_values_in_the_int8_file(tiny_entry, tmp_path):
+    progress.set_quiet(True)
+    report = compression.run(tiny_entry, CLUSTER_RECIPE, str(tmp_path))
+    assert report["stages"]["cluster"] == "ran"
+    assert set(report["clustering"]["layers"]) == {"conv2d", "dense", "dense_1"}
+    float_, int8 = report["variants"]
+    assert all(distinct(r) > 2 * CLUSTERS for r in float_["unique_values"].values())
+    assert [distinct(r) for r in int8["unique_values"].values()] and all(
+        distinct(r) <= CLUSTERS for r in int8["unique_values"].values())
+    assert int8["max_unique_values"] <= CLUSTERS
+    assert min(int8["sparsity_per_tensor"].values()) >= 0.55  # Pruned zeros kept too.
+    assert int8["accuracy"] >= report["keras"]["float_accuracy"] - 0.05
+    assert "## Weight clustering" in open(tmp_path / "report.md").read()
+
+    # A changed calibration redoes only the conversion: the QAT weights load into the
+    # collaborative wrapping rebuilt from the clustered model, clusters intact.
+    again = compression.run(tiny_entry, CLUSTER_RECIPE.replace(calibration_samples=32),
+                            str(tmp_path))
+    assert again["stages"]["qat"] == "reused" and again["stages"]["convert_int8"] == "ran"
+    assert again["variants"][1]["max_unique_values"] <= CLUSTERS
+
+
+def test_the_collaborative_scheme_is_what_keeps_clusters_and_zeros(trained_tiny, quadrants):
+    from pipeline.stages import cluster, convert, prune, qat
+    from pipeline.tflite import measure
+    model, _ = trained_tiny
+    pruned, _ = prune.prune(model, quadrants, CLUSTER_RECIPE)
+    clustered, metrics = cluster.cluster(pruned, quadrants, CLUSTER_RECIPE)
+    assert all(layer["unique_values"] <= CLUSTERS for layer in metrics["layers"].values())
+    found = {}
+    for collaborative in (True, False):
+        quantized, _ = qat.qat(clustered, quadrants, CLUSTER_RECIPE.replace(qat_learning_rate=1e-3),
+                               clustered=collaborative)
+        tflite = convert.to_int8(quantized, quadrants.x_train[:64])
+        found[collaborative] = (measure.max_unique(measure.weight_clusters(tflite)),
+                                measure.weight_sparsity(tflite)["per_tensor"])
+    kept, lost = found[True], found[False]
+    assert kept[0] <= CLUSTERS < lost[0]  # Plain (prune-preserving) QAT moves the weights apart.
+    assert min(kept[1].values()) >= 0.55 and min(lost[1].values()) >= 0.55
+
+
+def test_the_search_stops_at_the_budget_and_resumes_after_a_kill(
+        tiny_entry, quadrants, tmp_path, monkeypatch):
+    progress.set_quiet(True)
+    from pipeline.stages import cluster
+
+    def killed(inputs, ctx):  # The kill lands in the first clustered candidate.
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cluster, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        compress(tiny_entry, quadrants, recipe=SEARCH_RECIPE, out_dir=str(tmp_path))
+    monkeypatch.undo()
+
+    report = compress(tiny_entry, quadrants, recipe=SEARCH_RECIPE, out_dir=str(tmp_path))
+    found = report.search
+    assert report.stages["train"] == "reused" and report.stages["search"] == "ran"
+    off = [c for c in found["candidates"] if c["clusters"] == 0]
+    assert off and all(set(c["stages"].values()) == {"reused"} for c in off)
+    clustered = [c for c in found["candidates"] if c["clusters"]]
+    assert clustered and clustered[0]["stages"][f"prune_s{clustered[0]['sparsity']:.2f}"] == \
+        "reused" and "ran" in clustered[0]["stages"].values()
+    assert found["cost"]["candidates_reused"] == len(off)
+
+    # Stops at the budget: the winner meets it, and every smaller file misses it.
+    chosen = next(c for c in found["candidates"] if c["tag"] == found["chosen"])
+    assert found["met"] and chosen["meets_budget"]
+    assert 100 * (report.float_accuracy - chosen["accuracy"]) <= SEARCH_RECIPE.accuracy_budget
+    assert all(not c["meets_budget"] for c in found["candidates"]
+               if c.get("gzip_bytes", 1 << 30) < chosen["gzip_bytes"])
+    # model_int8.tflite is the winner's QAT model converted again by the run's own int8 stage.
+    int8 = report.deliverable
+    assert int8.name == "int8" and report.stages["search_qat" if not chosen["clusters"] else
+                                                 "search_cqat"] == "ran"
+    assert int8.accuracy == chosen["accuracy"]
+    assert report.to_dict()["variants"][1]["max_unique_values"] == chosen["max_unique_values"]
+    assert "plot-search" in open(tmp_path / "report.html").read()
+    assert "## Search" in open(tmp_path / "report.md").read()
+
+    again = compress(tiny_entry, quadrants, recipe=SEARCH_RECIPE, out_dir=str(tmp_path))
+    assert set(again.stages.values()) == {"reused"} and again.search == found
+
+
+def test_cli_search_with_no_candidate_in_budget_fails_in_one_line(tmp_path):
+    # An impossible budget: int8 would have to beat float by 50 points.
+    args = [sys.executable, "-m", "pipeline", "quantize", f"--out={tmp_path}", "--epochs=1",
+            "--search", "--search_clusters=off", "--search_min_sparsity=0.5",
+            "--search_max_sparsity=0.5", "--calibration_samples=50", "--accuracy_budget=-50",
+            "--max_float_layers=0", "--quiet"]
+    missed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert missed.returncode == 2, missed.stderr[-2000:]
+    assert missed.stderr.strip().splitlines()[-1].startswith(
+        "error: no model met --accuracy_budget=-50.0 points")
+    found = json.load(open(tmp_path / "report.json"))["search"]
+    # Abandoned after pruning, then built anyway as the mildest: the file to fall back on.
+    assert not found["met"] and found["chosen"] == "s0.50"
+    assert [c["status"] for c in found["candidates"]] == ["evaluated"]
+    allowed = subprocess.run(args + ["--allow_budget_miss"], cwd=REPO, capture_output=True,
+                             text=True, timeout=600)
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
