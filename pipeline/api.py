@@ -156,4 +156,6 @@ def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teach
                              legacy_runtime=check_legacy_runtime,
                              teacher=resolve_teacher(teacher, trust_model_code), stages=stages,
                              check_client=check_client)
+    if not report:  # A non-chief tf.distribute worker: it trained; the chief reports.
+        return None
     return Report.from_dict(report, out_dir)

@@ -206,13 +206,30 @@ def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
         check_compatible(build_teacher(teacher, dataset, recipe), model, teacher.name, entry.name)
 
 
+def run_worker(entry, recipe: Recipe, out_dir: str, data_dir, dataset, teacher,
+               stages) -> dict:
+    """A non-chief tf.distribute worker: it trains in step with the chief and writes
+    nothing (no lock, files, records or report); returns an empty report."""
+    dataset, inputs = load_dataset(entry, recipe, data_dir, dataset)
+    ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset),
+                  inputs=inputs)
+    Runner(stages or graph(recipe), ctx).run()
+    return {}
+
+
 def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         dataset: Dataset | None = None, legacy_runtime: bool = False, teacher=None,
         stages: Graph | None = None, check_client: bool = False) -> dict:
     """Runs the compression graph (or `stages`) for a zoo entry, distilled from `teacher`
-    when given; writes the artifacts and returns the report dict. `check_client`: also run
+    when given; writes the artifacts and returns the report dict (on a non-chief
+    tf.distribute worker: trains only, writes nothing, returns {}). `check_client`: also run
     every deployable image classifier in MediaPipe Tasks (pipeline/tflite/client_check.py)."""
     from pipeline.report import assemble, write
+    from pipeline.training import distribute
+    # MultiWorkerMirroredStrategy must exist before TensorFlow's first op.
+    distribute.strategy(recipe.strategy)
+    if not distribute.is_chief():
+        return run_worker(entry, recipe, out_dir, data_dir, dataset, teacher, stages)
     with folder_lock(out_dir):
         with progress.stage("data"):
             dataset, inputs = load_dataset(entry, recipe, data_dir, dataset)

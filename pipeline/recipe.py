@@ -215,6 +215,15 @@ class DistillConfig(Section):
             self.fail("distill_temperature", f"must be positive, got {self.distill_temperature}")
 
 
+@section("distribute")
+class DistributeConfig(Section):
+    """How training stages spread over devices and machines (tf.distribute)."""
+    strategy: str = knob("auto", "one_device, mirrored (the local GPUs, or the CPU), "
+                         "multi_worker (MultiWorkerMirroredStrategy from TF_CONFIG), or auto "
+                         "(multi_worker when TF_CONFIG names several workers).",
+                         choices=("auto", "one_device", "mirrored", "multi_worker"))
+
+
 @section("prune")
 class PruneConfig(Section):
     """Magnitude pruning with tfmot; sparsity ramps from `initial_sparsity` to `sparsity` over

@@ -20,6 +20,7 @@ from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Stage, split_read
 from pipeline.recipe import Recipe
 from pipeline.tflite.model import TfliteModel
+from pipeline.training import distribute
 
 # Bump when what a stage records or how its hash is made changes: records of older runs
 # then stop matching, and the run says so once.
@@ -67,6 +68,7 @@ class Runner:
         self.bindings: dict[str, dict] = {}
         self.produced: dict[str, set] = {}
         self.values: dict[tuple[str, str], object] = {}
+        self.chief = distribute.is_chief()
 
     @property
     def metrics(self) -> dict:
@@ -77,10 +79,20 @@ class Runner:
         if older:
             progress.say(f"[resume] {self.ctx.out_dir} holds stage records of an earlier "
                          f"pipeline version ({', '.join(older)}): every stage is redone")
-        for stage in self.graph.stages:
+        for stage in self.order():
             if stage.when is None or stage.when(self.ctx):
                 self.run_stage(stage)
         return self
+
+    def order(self) -> list[Stage]:
+        """The declared order; under a tf.distribute strategy, every worker runs the training
+        stages first, together, and the chief alone then runs the rest (conversion,
+        validation): the other workers are not kept waiting in a collective op meanwhile.
+        No stage reads a value a later training stage writes, so the results are the same."""
+        if distribute.strategy(self.ctx.recipe.strategy) is None:
+            return list(self.graph.stages)
+        training = [s for s in self.graph.stages if s.seeded]
+        return training + ([s for s in self.graph.stages if not s.seeded] if self.chief else [])
 
     def resolve(self, stage: Stage) -> dict[str, tuple[str, str]]:
         """read -> (stage that wrote it, value), for the values present in this run."""
@@ -126,19 +138,44 @@ class Runner:
     def execute(self, stage: Stage, config_hash: str, bindings: dict) -> set:
         # Inputs load before the banner and the clock: loading is not the stage's time.
         inputs = {read: self.value(owner, value) for read, (owner, value) in bindings.items()}
-        self.records.invalidate(stage.name)
+        if self.chief:
+            self.records.invalidate(stage.name)
         with progress.stage(stage.name, self.timings):
             if stage.seeded:  # Per stage, so a resumed run trains alike.
                 from pipeline.keras import seed_everything
                 seed_everything(self.ctx.recipe.seed)
-            outputs, metrics = stage.run(inputs, self.ctx)
+                with distribute.scope(self.ctx.recipe.strategy):
+                    outputs, metrics = stage.run(inputs, self.ctx)
+            else:
+                outputs, metrics = stage.run(inputs, self.ctx)
             for value, obj in outputs.items():
-                self.values[stage.name, value] = self.save(stage.output(value), obj)
-        files = [stage.output(v).file for v in outputs]
-        files += [f for f in stage.files if os.path.exists(self.ctx.path(f))]
-        self.records.store(stage.name, config_hash, metrics, files)
+                self.values[stage.name, value] = (self.save(stage.output(value), obj)
+                                                  if self.chief else self.save_aside(
+                                                      stage.output(value), obj))
+        if stage.seeded and self.chief and distribute.strategy(self.ctx.recipe.strategy):
+            # A model built under a strategy runs collective ops on every call; the chief's
+            # conversions and validations, which the other workers do not run, read it back
+            # from its file as a plain model instead.
+            for value in outputs:
+                del self.values[stage.name, value]
         self.metrics[stage.name] = metrics
+        if self.chief:  # Only the chief writes: files, then the record that vouches for them.
+            files = [stage.output(v).file for v in outputs]
+            files += [f for f in stage.files if os.path.exists(self.ctx.path(f))]
+            self.records.store(stage.name, config_hash, metrics, files)
         return set(outputs)
+
+    def save_aside(self, output, obj):
+        """A non-chief worker's save: saving a model built under MultiWorkerMirroredStrategy
+        is a collective op every worker must join; the worker's copy goes to a temporary
+        folder that is deleted at once."""
+        if output.kind in ("keras", "weights"):
+            import tempfile
+            with tempfile.TemporaryDirectory() as folder:
+                suffix = ".h5" if output.kind == "weights" else ".keras"
+                save = artifacts.save_weights if output.kind == "weights" else artifacts.save_keras
+                save(obj, os.path.join(folder, f"worker{suffix}"))
+        return obj
 
     def save(self, output, obj):
         path = self.ctx.path(output.file)

@@ -1,6 +1,7 @@
 """Command line: `python -m pipeline quantize --model=NAME [--out=DIR] [--flag=value ...]`
 or `python -m pipeline validate --tflite=FILE --data=NPZ [--flag=value ...]`
 or `python -m pipeline check_client --out=DIR [--model=NAME] [--data_dir=DIR ...]`."""
+import contextlib
 import sys
 
 from absl import app, flags
@@ -10,6 +11,7 @@ from pipeline.bookkeeping.lock import folder_lock
 from pipeline.cli.flags import flag_error, recipe_from_flags
 from pipeline.errors import PipelineError
 from pipeline.recipe import ConfigError
+from pipeline.training import distribute
 
 COMMANDS = ("quantize", "validate", "check_client")
 
@@ -57,10 +59,16 @@ def quantize() -> None:
     teacher = api.resolve_teacher(FLAGS.teacher or None, FLAGS.trust_model_code)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
-    with folder_lock(out_dir):  # A busy folder is refused before the 5 s TensorFlow import.
+    # A busy folder is refused before the 5 s TensorFlow import; tf.distribute workers other
+    # than the chief write nothing, so they do not take the folder.
+    with folder_lock(out_dir) if distribute.is_chief() else contextlib.nullcontext():
         result = api.compress(entry, recipe=recipe, out_dir=out_dir, data_dir=FLAGS.data_dir,
                               teacher=teacher, check_legacy_runtime=FLAGS.check_legacy_runtime,
                               check_client=FLAGS.check_client, metric=FLAGS.metric)
+    if result is None:
+        print(f"{distribute.task_name()}: trained in step with the chief, which writes "
+              f"{out_dir}/")
+        return
     report = result.to_dict()
     print(markdown.render_text(report))
     extra = [f["path"] for _, _, f, is_variant in markdown.distillation_entries(
