@@ -87,3 +87,15 @@ def test_two_workers_match_one_process_stop_together_and_resume(tmp_path):
     alone_int8 = {r["name"]: r for r in alone["variants"]}["int8"]["accuracy"]
     assert abs(int8 - alone_int8) <= 0.005
     assert not [f for f in os.listdir(out) if f.endswith(".tmp") or f == ".lock"]
+
+
+def test_a_lost_peer_is_one_line_and_other_errors_are_not_hidden():
+    class UnavailableError(Exception):
+        pass
+
+    error = UnavailableError("Collective ops is aborted by: The following tasks are unhealthy "
+                             "(stopped sending heartbeats):\n/job:worker/replica:0/task:1\n")
+    assert distribute.lost_peer(error) == ("lost contact with worker 1 during training (it "
+                                           "died or cannot be reached)")
+    assert distribute.lost_peer(ValueError("Collective ops")) is None
+    assert distribute.lost_peer(UnavailableError("file not found")) is None

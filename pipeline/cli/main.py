@@ -131,6 +131,13 @@ def main(argv):
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Exception as e:  # noqa: BLE001 -- only a lost tf.distribute peer becomes a line.
+        peer = distribute.lost_peer(e)
+        if peer is None:
+            raise
+        print(f"error: {peer}; rerun the same command on every worker to resume from the "
+              f"last finished stage", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         resume = ("; finished stages are kept, rerun the same command to resume"
                   if commands[0] == "quantize" else "")

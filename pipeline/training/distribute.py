@@ -72,6 +72,19 @@ def strategy(name: str):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def lost_peer(error: Exception) -> str | None:
+    """One line naming the worker a collective op lost (it died or cannot be reached), or
+    None when `error` is something else."""
+    import re
+    text = str(error)
+    if type(error).__name__ not in ("UnavailableError", "AbortedError", "InternalError",
+                                    "DeadlineExceededError") or "ollective" not in text:
+        return None
+    tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)))
+    named = ", ".join(f"{job} {task}" for job, task in tasks) or "a worker"
+    return f"lost contact with {named} during training (it died or cannot be reached)"
+
+
 def scope(name: str):
     """The strategy's scope for a training stage (a no-op without a strategy)."""
     import contextlib
