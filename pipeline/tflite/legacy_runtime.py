@@ -32,7 +32,6 @@ exits 0 when the runtimes agree, 1 when they do not, 2 on an error (one line). N
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import numpy as np
 from pipeline.bookkeeping import progress
 from pipeline.tflite import inspect_tflite, runtime
 from pipeline.errors import PipelineError
+from pipeline.tflite.worker_failure import failure_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Anchored at the repository (where `make` builds it), so the pipeline finds it from any cwd.
@@ -169,20 +169,8 @@ def run_legacy(tflite_path: str, inputs: list[np.ndarray], venv_dir: str = DEFAU
 
 
 def _worker_failure(proc: subprocess.CompletedProcess, tflite_path: str, venv_dir: str) -> str:
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else "no message"
-    code = proc.returncode
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "unknown"
-        return f"legacy runtime crashed (signal {-code}, {name}) on {tflite_path}"
-    if code in WORKER_STAGES:
-        # The worker's line is "<stage>: <Error>: <message>"; the stage is said already.
-        detail = last.split(": ", 1)[1] if ": " in last else last
-        return f"legacy runtime ({venv_dir}) {WORKER_STAGES[code]}: {detail}"
-    return f"legacy runtime exited with status {code} on {tflite_path}: {last}"
+    return failure_line(proc, "legacy runtime", WORKER_STAGES, suffix=f" on {tflite_path}",
+                        stage_who=f"legacy runtime ({venv_dir})")
 
 
 # --------------------------------------------------------------------------- comparison

@@ -13,13 +13,13 @@ scores are a tie that either runtime may break either way, not a disagreement.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.tflite.worker_failure import failure_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_VENV = os.path.join(REPO, ".venv-mediapipe")
@@ -70,19 +70,8 @@ def run_worker(command: str, args: list[str], work: str,
 
 
 def _failure(proc: subprocess.CompletedProcess, command: str) -> str:
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else "no message"
-    code = proc.returncode
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "unknown"
-        return f"MediaPipe worker ({command}) crashed (signal {-code}, {name})"
-    if code in WORKER_STAGES:
-        detail = last.split(": ", 1)[1] if ": " in last else last
-        return f"MediaPipe worker {WORKER_STAGES[code]}: {detail}"
-    return f"MediaPipe worker ({command}) exited with status {code}: {last}"
+    return failure_line(proc, f"MediaPipe worker ({command})", WORKER_STAGES,
+                        stage_who="MediaPipe worker")
 
 
 # --------------------------------------------------------------------------- metadata
