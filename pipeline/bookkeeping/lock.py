@@ -78,5 +78,6 @@ def folder_lock(out_dir: str):
     finally:
         if _read_owner(path).get("pid") == os.getpid():
             os.remove(path)
-        if created and not os.listdir(out_dir):  # A run that failed before writing anything.
+        # A run that failed before writing anything (or whose folder was deleted meanwhile).
+        if created and os.path.isdir(out_dir) and not os.listdir(out_dir):
             os.rmdir(out_dir)
