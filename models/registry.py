@@ -33,6 +33,9 @@ class ZooEntry:
     # The user's own metric, evaluate(predict, x, y) -> float (higher is better): scores the
     # Keras model, every .tflite, the fallback and the budget instead of top-1 / SQNR.
     metric: Callable | None = None
+    # A model saved by Keras 3 (pipeline/training/keras3.py): its version, the translation
+    # check's figures, or the layer that keeps it on the post-training path (`post_training`).
+    keras3: dict | None = dataclasses.field(default=None, compare=False)
 
     def make(self, dataset: Dataset, recipe: Recipe):
         """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)

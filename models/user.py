@@ -15,6 +15,7 @@ from pipeline.contract import InputContract
 from pipeline.data import Dataset, from_arrays, load_npz
 from pipeline.errors import PipelineError
 from pipeline.recipe import Recipe
+from pipeline.training import keras3
 
 SAVED_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -34,17 +35,6 @@ def fingerprint(path: str) -> str:
         with open(name, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
-
-
-def _keras3_version(path: str) -> str | None:
-    """The Keras version that wrote a `.keras` archive, when its metadata says 3.x."""
-    if not zipfile.is_zipfile(path):
-        return None
-    with zipfile.ZipFile(path) as archive:
-        if "metadata.json" not in archive.namelist():
-            return None
-        version = json.loads(archive.read("metadata.json")).get("keras_version", "")
-    return version if version.startswith("3") else None
 
 
 def code_layers(path: str) -> list[str]:
@@ -84,12 +74,8 @@ def load_saved_model(path: str, trust_code: bool = False):
     loaded, so it loads only when the user said they trust it (`--trust_model_code`)."""
     if not os.path.exists(path):
         raise PipelineError(f"model file not found: {path}")
-    version = _keras3_version(path) if path.endswith(".keras") else None
-    if version:
-        raise PipelineError(
-            f"{path} was saved by Keras {version}, which tfmot's Keras 2 (tf_keras) cannot read: "
-            f"in Keras 3 re-save it as HDF5 (model.save('model.h5')) and pass that, or "
-            f"re-create the model with tf_keras")
+    if keras3.file_version(path):
+        return keras3_translated(path, trust_code)
     lambdas = [] if trust_code or os.path.isdir(path) else code_layers(path)
     if lambdas:
         raise PipelineError(
@@ -106,6 +92,50 @@ def load_saved_model(path: str, trust_code: bool = False):
                                 f"file came from") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PipelineError(f"{path}: tf_keras cannot load this model ({first})") from None
+
+
+def keras3_translated(path: str, trust_code: bool = False):
+    """The tf_keras twin of a Keras 3 file (unchecked: no data yet), or one line naming the
+    layer tf_keras cannot rebuild."""
+    try:
+        return keras3.translate(keras3.load(path, trust_code))
+    except keras3.Untranslatable as e:
+        raise PipelineError(f"{path}: Keras 3 {e}, so tf_keras cannot run it") from None
+
+
+def keras3_entry(path: str, data_path: str, recipe: Recipe, trust_code: bool,
+                 teacher: bool = False) -> ZooEntry:
+    """A Keras 3 file as an entry. Translatable: every build is the tf_keras twin, checked
+    against the Keras 3 model on the run's test split. Otherwise the Keras 3 model itself,
+    and `keras3["post_training"]` says which layer keeps it from pruning and QAT."""
+    from pipeline.bookkeeping import progress
+    source = keras3.load(path, trust_code)
+    record = {"keras_version": keras3.file_version(path), "translated": False}
+    try:
+        model = keras3.translate(source)
+    except keras3.Untranslatable as e:
+        if teacher:
+            raise PipelineError(f"teacher {path}: Keras 3 {e}, so tf_keras cannot distil "
+                                f"from it") from None
+        model = source
+        record.update(post_training=keras3.post_training_line(e), layer=e.layer,
+                      line=keras3.post_training_line(e))
+        progress.say(f"[keras3] {record['line']}")
+
+    def build(dataset):
+        if record.get("post_training"):
+            return source
+        return keras3.translated(source, dataset.x_test, record)
+
+    name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    return ZooEntry(name=name, description=f"{'teacher' if teacher else 'user'} model {path} "
+                                           f"(Keras {record['keras_version']})",
+                    build=build, load_data=None if teacher else (
+                        lambda data_dir=None: model_dataset(data_path, model)),
+                    load_for=None if teacher else (
+                        lambda recipe: prepared_dataset(data_path, model, recipe, name)),
+                    recipe=recipe, pretrained=True, fingerprint=fingerprint(path),
+                    trust_code=trust_code, keras3=record)
 
 
 def _import_module(path: str, required: tuple = ("build_model", "load_data")):
@@ -274,6 +304,8 @@ def saved_model_entry(model_path: str, data_path: str | None, recipe: Recipe,
     if not data_path:
         raise PipelineError(f"{model_path} needs its data: pass DATA=path/to/data.npz "
                             f"(--data) with x_train, y_train, x_test, y_test")
+    if os.path.exists(model_path) and keras3.file_version(model_path):
+        return keras3_entry(model_path, data_path, recipe, trust_code)
     model = load_saved_model(model_path, trust_code)
     name = os.path.splitext(os.path.basename(os.path.normpath(model_path)))[0]
     return ZooEntry(name=name, description=f"user model {model_path}",
@@ -323,6 +355,8 @@ def teacher_from_path(path: str, trust_code: bool = False) -> ZooEntry:
     if path.endswith(".py"):
         entry = module_entry(path, None, Recipe())
         return dataclasses.replace(entry, load_data=None)
+    if os.path.exists(path) and keras3.file_version(path):
+        return keras3_entry(path, None, Recipe(), trust_code, teacher=True)
     model = load_saved_model(path, trust_code)  # Missing or unreadable: one line, now.
     name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
     # Loaded once: a teacher is only read (evaluated, then frozen), never trained.

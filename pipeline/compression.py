@@ -168,6 +168,33 @@ def graph(recipe: Recipe) -> Graph:
     return search.with_search(stages, recipe) if recipe.search else stages
 
 
+def post_training_graph(recipe: Recipe) -> Graph:
+    """A Keras 3 model with a layer tf_keras cannot rebuild (`entry.keras3["post_training"]`):
+    no pruning or QAT (tfmot is Keras 2 only); the Keras 3 model is evaluated and converted
+    as it is, float and calibrated full-integer int8, validated and timed."""
+    from pipeline.stages import convert, deploy, post_training
+    from pipeline.stages.validate import run_latency
+    return Graph([
+        Stage("evaluate", post_training.run_evaluate, sections=("train",),
+              writes=(Output("float", "baseline.keras", "keras"),)),
+        deploy.convert_stage("float", "float", "model_float.tflite", convert.to_float,
+                             calibrated=False),
+        validate_stage("float", False, FLOAT_NOTE),
+        deploy.convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True),
+        validate_stage("ptq", True, "post-training int8 of the Keras 3 model (calibrated, no "
+                       "pruning or fine-tuning): a layer tf_keras cannot rebuild kept it from "
+                       "pruning and QAT"),
+        Stage("latency", run_latency, reads=("tflite_float", "tflite_ptq"),
+              sections=("latency",), group="validate"),
+    ])
+
+
+def graph_for(entry, recipe: Recipe) -> Graph:
+    """The post-training graph when the entry says so, else the compression graph."""
+    post_training = (getattr(entry, "keras3", None) or {}).get("post_training")
+    return post_training_graph(recipe) if post_training else graph(recipe)
+
+
 def load_dataset(entry, recipe: Recipe, data_dir: str | None,
                  dataset: Dataset | None = None) -> tuple[Dataset, dict]:
     """The run's data as the model expects it, and what the report says of the inputs: the
@@ -238,7 +265,7 @@ def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         check_data(entry, dataset, recipe, data_dir, teacher)
         ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset),
                       inputs=inputs)
-        runner = Runner(stages or graph(recipe), ctx).run()
+        runner = Runner(stages or graph_for(entry, recipe), ctx).run()
         report = assemble.report(runner)
         if legacy_runtime:
             from pipeline.tflite import legacy_runtime as legacy

@@ -209,6 +209,9 @@ class Runner:
             # Our own file of the user's model: its Lambda code runs only if they trusted it.
             trusted = any(e is not None and e.trust_code for e in (self.ctx.entry,
                                                                     self.ctx.teacher))
+            from pipeline.training import keras3
+            if keras3.file_version(path):  # The post-training path keeps the Keras 3 model.
+                return keras3.load(path, trusted)
             with SafeModeScope(not trusted):
                 return keras.models.load_model(path)
         inputs = {read: self.value(owner, v)

@@ -74,8 +74,8 @@ def test_two_workers_match_one_process_stop_together_and_resume(tmp_path):
     stderr = proc.communicate(timeout=120)[1]
     assert proc.returncode == 2 and time.time() - start < 60
     assert stderr.strip().splitlines()[-1] == (
-        f"error: worker 1 exited with code -9; every worker was stopped; rerun the same command "
-        f"to resume from the last finished stage")
+        "error: worker 1 exited with code -9; every worker was stopped; rerun the same command "
+        "to resume from the last finished stage")
     assert not (out / "report.json").exists()
 
     again = launch(out)

@@ -87,6 +87,9 @@ def reference(accuracy: float, dataset) -> dict:
 
 
 def report(runner) -> dict:
+    if "evaluate" in runner.metrics:  # The post-training path (a Keras 3 model).
+        from pipeline.report import post_training
+        return post_training.report(runner)
     ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
     # With --search, pruning/clustering/QAT are the winning candidate's.
     metrics = {**search_report.stage_metrics(metrics), **metrics}
@@ -106,6 +109,7 @@ def report(runner) -> dict:
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": prune["accuracy"],
                   "clustered_accuracy": metrics.get("cluster", {}).get("accuracy"),
                   "qat_accuracy": metrics.get("qat", {}).get("accuracy")},
+        "keras3": getattr(ctx.entry, "keras3", None),
         "clustering": search_report.clustering_section(metrics),
         "search": search_report.search_section(metrics),
         "qat": qat_summary(recipe, metrics),

@@ -64,6 +64,8 @@ def headline(report: dict) -> list[str]:
             f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved)"
             + vs)
     lines += deliverable_lines(report)
+    if (report.get("keras3") or {}).get("translated"):
+        lines.append(report["keras3"]["line"])
     if report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
         lines.append("int8 is hardly faster than float on this host: `make bench-layers` (same "
                      "MODEL, OUT and data) times each layer alone in float and int8 to show "
@@ -98,7 +100,9 @@ def deliverable_lines(report: dict) -> list[str]:
                 f"model; the most accurate is {d['path']}"]
     if d["variant"] == "int8":
         return [f"deliverable: {d['path']} (within the {d['budget_points']}-point budget)"]
-    int8 = next(c for c in d["candidates"] if c["variant"] == "int8")
+    int8 = next((c for c in d["candidates"] if c["variant"] == "int8"), None)
+    if int8 is None:  # Post-training path: a Keras 3 model tf_keras cannot rebuild.
+        return [f"deliverable: {d['path']} ({d.get('why', 'post-training int8')})"]
     delta = 100 * (int8["accuracy"] - report["keras"]["float_accuracy"])
     return [f"pruning + QAT (model_int8.tflite, {delta:+.2f} points) misses the "
             f"{d['budget_points']}-point budget: the deliverable is {d['path']}"]

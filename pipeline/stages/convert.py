@@ -24,7 +24,10 @@ def _fixed_batch(model, batch_size: int):
 
 
 def _converter(model, calibration: np.ndarray | None = None, batch_size: int | None = None):
-    if batch_size is None:
+    from pipeline.training import keras3
+    if keras3.is_keras3(model):  # The post-training path of a Keras 3 model.
+        converter = keras3.converter(model, batch_size)
+    elif batch_size is None:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:
         converter = tf.lite.TFLiteConverter.from_concrete_functions(

@@ -1,0 +1,45 @@
+"""The report of a post-training run (a Keras 3 model tf_keras cannot rebuild): the same
+sections as a compression run's, with pruning and QAT said not to have run and why."""
+from pipeline.bookkeeping import provenance
+from pipeline.report import assemble
+from pipeline.stages.selective import floor
+from pipeline.tflite import runtime
+
+
+def report(runner) -> dict:
+    ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
+    line = (ctx.entry.keras3 or {}).get("post_training", "post-training int8 only")
+    built = assemble.validated(runner, ["float", "ptq"])
+    keras_float = metrics["evaluate"]["accuracy"]
+    for v in built:
+        v["vs_float"] = assemble.compare(built[0], v, keras_float)
+    deliverable = assemble.deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx))
+    return {
+        "model": ctx.entry.name,
+        "description": ctx.entry.description,
+        "dataset": ctx.dataset.summary(),
+        "input": ctx.inputs,
+        "runtime": runtime.backend_name(),
+        "keras": {"float_accuracy": keras_float, "pruned_accuracy": None,
+                  "clustered_accuracy": None, "qat_accuracy": None},
+        "keras3": ctx.entry.keras3,
+        "clustering": None,
+        "search": None,
+        "qat": {"path": "post_training", "why": line, "float_layers": []},
+        "pruning": {"sparsity": 0.0, "pruned_layers": [], "sparsity_per_layer": {},
+                    "schedule": None, "flattened_models": [], "why": line},
+        "variants": built,
+        "comparison": built[-1]["vs_float"],
+        "distillation": None,
+        "layer_errors": [],
+        "selective": {"budget_points": recipe.accuracy_budget, "status": "not_run",
+                      "steps": []},
+        "task": assemble.task_section(ctx.dataset.task),
+        "reference": assemble.reference(keras_float, ctx.dataset),
+        "deliverable": {**deliverable, "why": line},
+        "timings_s": assemble.timings(runner),
+        "stages": dict(runner.status),
+        "skipped_stages": [s for s, v in runner.status.items() if v == "reused"],
+        **provenance.describe(recipe, ctx.entry.name, ctx.data_hash, ctx.out_dir,
+                              [v["path"] for v in built]),
+    }
