@@ -5,8 +5,9 @@ Candidates are (sparsity, clusters) pairs: sparsity on a grid (`--search_min_spa
 (off, 64, 32, 16, 8). Fewer clusters and more zeros make a file smaller and, almost always,
 less accurate, so the strategy leans on that order:
 
-- per cluster count, bisection on the sparsity grid for the highest sparsity that meets the
-  budget, starting at the previous count's answer (fewer clusters rarely afford more zeros);
+- for the first cluster count, bisection on the sparsity grid for the highest sparsity that
+  meets the budget; for each next count, a walk down (1, 2, 4 steps) from the previous
+  count's answer, then bisection (fewer clusters rarely afford more zeros);
 - a candidate whose answer the order settles is not trained: one that is at most as sparse
   and has at least as many clusters as one that met the budget meets it too, one at least as
   aggressive as one that missed misses too;

@@ -52,8 +52,6 @@ def ladder_stages(grid: list[float], recipe, batch_size: int) -> list[Stage]:
     0.85 has been recovering since 0.5, as gradual pruning does. It trains at the run's
     `batch_size`: the recovery from pruning is what limits accuracy (measured on MNIST: a
     batch of 128 cost 0.4 point at 0.8 sparsity; clustering and QAT lost nothing at 128)."""
-    import dataclasses
-
     from pipeline.stages import prune
     stages, previous = [], None
     for sparsity in grid:
