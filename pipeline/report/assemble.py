@@ -86,6 +86,13 @@ def reference(accuracy: float, dataset) -> dict:
             "near_chance": 100 * accuracy <= 100 * chance + NEAR_CHANCE_POINTS}
 
 
+def header(ctx) -> dict:
+    """What every report starts with: the model, its data and inputs, the runtime."""
+    return {"model": ctx.entry.name, "description": ctx.entry.description,
+            "dataset": ctx.dataset.summary(), "input": ctx.inputs,
+            "runtime": runtime.backend_name()}
+
+
 def report(runner) -> dict:
     if "evaluate" in runner.metrics:  # The post-training path (a Keras 3 model).
         from pipeline.report import post_training
@@ -101,11 +108,7 @@ def report(runner) -> dict:
     fallback = metrics.get("selective", {"status": "int8_meets_budget", "steps": []})
     prune = metrics["prune"]
     return {
-        "model": ctx.entry.name,
-        "description": ctx.entry.description,
-        "dataset": ctx.dataset.summary(),
-        "input": ctx.inputs,
-        "runtime": runtime.backend_name(),
+        **header(ctx),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": prune["accuracy"],
                   "clustered_accuracy": metrics.get("cluster", {}).get("accuracy"),
                   "qat_accuracy": metrics.get("qat", {}).get("accuracy")},

@@ -3,7 +3,6 @@ sections as a compression run's, with pruning and QAT said not to have run and w
 from pipeline.bookkeeping import provenance
 from pipeline.report import assemble
 from pipeline.stages.selective import floor
-from pipeline.tflite import runtime
 
 
 def report(runner) -> dict:
@@ -15,11 +14,7 @@ def report(runner) -> dict:
         v["vs_float"] = assemble.compare(built[0], v, keras_float)
     deliverable = assemble.deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx))
     return {
-        "model": ctx.entry.name,
-        "description": ctx.entry.description,
-        "dataset": ctx.dataset.summary(),
-        "input": ctx.inputs,
-        "runtime": runtime.backend_name(),
+        **assemble.header(ctx),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": None,
                   "clustered_accuracy": None, "qat_accuracy": None},
         "keras3": ctx.entry.keras3,
