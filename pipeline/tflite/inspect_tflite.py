@@ -32,7 +32,7 @@ DEFAULT_TIMEOUT_S = 30.0
 # Address-space cap of the child: a mutant declaring a 10^12-element tensor must fail to
 # allocate there (an error or a signal), not swap the machine. LiteRT + numpy need ~200 MB.
 DEFAULT_MEMORY_LIMIT_MB = 2048
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def precheck(model: bytes, source: str) -> None:

@@ -43,7 +43,7 @@ from pipeline.tflite import inspect_tflite, runtime
 from pipeline.errors import PipelineError
 from pipeline.tflite.worker_failure import failure_line
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Anchored at the repository (where `make` builds it), so the pipeline finds it from any cwd.
 DEFAULT_VENV = os.path.join(REPO, ".venv-tflite-runtime")
 DEFAULT_SAMPLES = 64
