@@ -15,7 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from pipeline.cli import flags as pipeline_flags  # noqa: F401 -- --model, --out, --data_dir, --data as in the pipeline.
+from pipeline.cli.flags import recipe_from_flags  # --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("threads", ["1", "2"], "Interpreter thread counts to measure.")
@@ -94,7 +94,9 @@ def main(argv):
     if missing:
         raise app.UsageError(f"missing {', '.join(missing)}: run `make quantize MODEL={entry.name}` first")
     models = {f: open(p, "rb").read() for f, p in paths.items()}
-    x = entry.load_data(FLAGS.data_dir).x_test
+    from pipeline.compression import load_dataset
+    # The run's input contract (--input_range ...), as `make quantize` applied it.
+    x = load_dataset(entry, recipe_from_flags(entry.recipe), FLAGS.data_dir)[0].x_test
     batch = FLAGS.eval_batch_size or 256  # The pipeline's --eval_batch_size, its default.
     rows = measure(models, x, [int(t) for t in FLAGS.threads], batch, FLAGS.repeats)
     caption = (f"{len(x)} test images of {entry.name}, batch {batch}, "

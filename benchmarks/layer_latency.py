@@ -23,7 +23,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from pipeline.cli import flags as pipeline_flags  # noqa: F401 -- --model, --out, --data_dir, --data as in the pipeline.
+from pipeline.cli.flags import recipe_from_flags  # --model, --out, --data_dir, --data as in the pipeline.
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("layer_latency_seconds", 20.0,
@@ -226,7 +226,9 @@ def main(argv):
     baseline_path = os.path.join(out, "baseline.keras")
     if not os.path.exists(baseline_path):
         raise app.UsageError(f"missing {baseline_path}: run `make quantize MODEL={entry.name}` first")
-    dataset = entry.load_data(FLAGS.data_dir)
+    from pipeline.compression import load_dataset
+    # The run's input contract (--input_range ...), as `make quantize` applied it.
+    dataset = load_dataset(entry, recipe_from_flags(entry.recipe), FLAGS.data_dir)[0]
     calibration = calibration_samples(dataset, FLAGS.layer_calibration_samples, seed=0)
     try:
         entries = layer_files(keras.models.load_model(baseline_path), calibration)

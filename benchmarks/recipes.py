@@ -222,7 +222,8 @@ def main(argv):
     progress.set_quiet(FLAGS.quiet)
     entry = registry.get(FLAGS.model)
     recipe = recipe_from_flags(entry.recipe)
-    dataset = entry.load_data(FLAGS.data_dir)
+    from pipeline.compression import load_dataset
+    dataset = load_dataset(entry, recipe, FLAGS.data_dir)[0]
     with tempfile.TemporaryDirectory(prefix=f"bench-{entry.name}-") as tmp:
         results = run_benchmark(entry, recipe, dataset, FLAGS.work_dir or tmp,
                                 recipes=FLAGS.recipes, tutorial_epochs=FLAGS.tutorial_epochs,
