@@ -167,10 +167,8 @@ def run_benchmark(entry, recipe: Recipe, dataset: Dataset, work_dir: str,
 
 
 def _read(folder: str, name: str) -> bytes:
-    """A pipeline output; its batched twin when the run wrote one: the shipped file has a
-    fixed batch of 1, and the rows are scored in batches like every other recipe's file."""
-    twin = os.path.join(folder, "batched", name)
-    with open(twin if os.path.isfile(twin) else os.path.join(folder, name), "rb") as f:
+    """A pipeline output, as shipped."""
+    with open(os.path.join(folder, name), "rb") as f:
         return f.read()
 
 

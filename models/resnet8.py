@@ -67,7 +67,7 @@ def build_slim(dataset: Dataset):
     return build_resnet(dataset, SLIM_WIDTHS, name="resnet8_slim")
 
 
-RECIPE = Recipe(epochs=24, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
+RECIPE = Recipe(epochs=30, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
                 augment="flip_crop", prune_epochs=3, sparsity=0.5, initial_sparsity=0.2,
                 prune_learning_rate=3e-4, qat_epochs=2, qat_learning_rate=1e-4)
 

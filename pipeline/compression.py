@@ -60,11 +60,9 @@ def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
 
 def validate_stage(name: str, integer_only: bool, note: str = "", when=None,
                    optional: bool = False) -> Stage:
-    """Reads `tflite_<name>` and, where its conversion wrote one, the batched twin
-    (`batched_<name>`, pipeline/stages/deploy.py) that accuracy is measured on."""
+    """Reads `tflite_<name>` (and the float model's outputs, when the run has them)."""
     from pipeline.stages.validate import validator
-    read, twin = f"tflite_{name}", f"batched_{name}"
-    reads = (read, twin, "reference_outputs")
+    reads = (f"tflite_{name}", "reference_outputs")
     return Stage(f"validate_{name}", validator(name, integer_only, note), reads=reads,
                  sections=("validate",), when=when, group="validate",
                  optional=reads if optional else reads[1:])
@@ -155,8 +153,8 @@ def graph(recipe: Recipe) -> Graph:
                        when=lambda ctx: ctx.metrics.get("selective", {}).get("met", False)),
         # A model the user brings is the reference: its calibrated post-training int8, with
         # no pruning or fine-tuning, is always built as the fallback deliverable.
-        convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True,
-                      when=is_pretrained),
+        deploy.convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True,
+                             when=is_pretrained),
         validate_stage("ptq", True, "post-training int8 of your unpruned model (calibrated, "
                        "no fine-tuning): the fallback when compression costs too much",
                        when=is_pretrained),

@@ -53,8 +53,7 @@ def test_pipeline_row_is_the_pipeline_output(bench):
     results, work = bench
     rows = {r["recipe"]: r for r in results["rows"]}
     row = rows["pipeline"]
-    # Rows score the batched twin of a shipped (batch-1) file, as they score every recipe.
-    assert row["bytes"] == os.path.getsize(os.path.join(work, "batched", "model_int8.tflite"))
+    assert row["bytes"] == os.path.getsize(os.path.join(work, "model_int8.tflite"))
     # The search reused the pipeline run's baseline and delivered its own winner.
     search_run = os.path.join(work, "search_run")
     assert json.load(open(os.path.join(search_run, "report.json")))["stages"]["train"] == "reused"

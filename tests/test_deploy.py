@@ -1,4 +1,4 @@
-"""Issue 18: the uint8 mode, batch-1 deliverables and their batched twins, TFLite metadata
+"""Issue 18: the uint8 mode, batch-1 deliverables validated as shipped, TFLite metadata
 written and read back, and MediaPipe Tasks as the client (agreement with LiteRT, ties)."""
 import dataclasses
 
@@ -59,18 +59,22 @@ def _reshape_model():
     return keras.Model(inputs, keras.layers.Dense(4)(x))
 
 
-def test_batch_one_removes_the_dynamic_reshape_and_its_twin_agrees(quadrants):
-    from pipeline.stages import convert, deploy
+def test_batch_one_removes_the_dynamic_reshape_and_is_validated_as_shipped(quadrants):
+    from pipeline.stages import convert
+    from pipeline.tflite import runtime
     model, x = _reshape_model(), quadrants.x_test[..., 0]
     calibration = quadrants.x_train[:64, ..., 0]
     for make in (lambda b: convert.to_float(model, batch_size=b),
                  lambda b: convert.to_int8(model, calibration, batch_size=b)):
-        shipped, twin = make(1), make(None)
-        assert {"SHAPE", "STRIDED_SLICE", "PACK"} <= _op_names(twin)  # what batch 1 removes
+        shipped, dynamic = make(1), make(None)
+        assert {"SHAPE", "STRIDED_SLICE", "PACK"} <= _op_names(dynamic)  # what batch 1 removes
         assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & _op_names(shipped)
-        assert len(shipped) < len(twin)
-        agreement = deploy.twin_agreement(shipped, twin, x)
-        assert agreement == {"samples": 64, "max_abs_diff": 0.0, "argmax_agreement": 1.0}
+        assert len(shipped) < len(dynamic)
+        # Asked for batches of 50, predict keeps the shipped file's fixed batch of 1 (the
+        # Reshape's constant shape would not take 50) and gives the dynamic file's outputs.
+        assert runtime.fixed_batch(TfliteModel(shipped).inspector.get_input_details()[0]) == 1
+        np.testing.assert_array_equal(runtime.predict(shipped, x, batch_size=50),
+                                      runtime.predict(dynamic, x, batch_size=50))
 
 
 def test_a_shipped_file_delegates_every_op_at_batch_one(quadrants):
@@ -147,6 +151,37 @@ def test_metadata_is_written_and_read_back_and_litert_still_runs_the_file(traine
         assert np.array_equal(runtime.predict(written, x, batch_size=1),
                               runtime.predict(model, x, batch_size=1))
         assert mediapipe_client.read_metadata(model) is None  # the bare file has none
+
+
+@needs_mediapipe
+def test_one_mediapipe_child_serves_every_request_and_reports_failures_in_one_line(
+        trained_tiny, tmp_path):
+    from pipeline.stages import convert
+    mediapipe_client.close_servers()
+    model = convert.to_float(trained_tiny[0], batch_size=1)
+    for _ in range(3):
+        assert mediapipe_client.read_metadata(model) is None
+    server = mediapipe_client._server(mediapipe_client.venv_python())
+    assert server.starts == 1
+    with pytest.raises(PipelineError) as failed:  # not a model: the metadata stage says so
+        mediapipe_client.read_metadata(b"not a flatbuffer")
+    assert "cannot write or read the metadata" in str(failed.value)
+    assert "\n" not in str(failed.value)
+    assert mediapipe_client.read_metadata(model) is None and server.starts == 1
+
+
+def test_a_mediapipe_child_that_dies_at_start_is_one_line(tmp_path, monkeypatch):
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'libfoo.so: cannot open shared object file' >&2\nexit 7\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PIPELINE_MEDIAPIPE_VENV", str(tmp_path / "venv"))
+    try:
+        with pytest.raises(PipelineError, match=r"^MediaPipe worker \(read\) exited with "
+                                                r"status 7: libfoo.so: cannot open"):
+            mediapipe_client.read_metadata(b"model")
+    finally:
+        mediapipe_client.close_servers()
 
 
 # --------------------------------------------------------------------------- the client

@@ -5,13 +5,11 @@ import os
 from pipeline.tflite import compat, compute, latency, measure
 
 
-def figures(name: str, model, dataset, recipe, head: str = "linear", batched=None,
+def figures(name: str, model, dataset, recipe, head: str = "linear",
             reference=None) -> dict:
-    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost; accuracy
-    on `batched` (the file's batched twin) when given, in batches of `eval_batch_size`;
-    with `reference` (the float model's outputs), the fidelity to them."""
-    evaluation = measure.evaluate(batched or model, dataset, recipe.eval_batch_size, head,
-                                  reference)
+    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost; with
+    `reference` (the float model's outputs), the fidelity to them."""
+    evaluation = measure.evaluate(model, dataset, recipe.eval_batch_size, head, reference)
     sparsity = measure.weight_sparsity(model)
     clusters = measure.weight_clusters(model)  # Distinct values per weight tensor / channel.
     return {"name": name, **measure.sizes(model), "accuracy": evaluation["accuracy"],
@@ -33,27 +31,25 @@ def timed_alone(name: str, model, dataset, recipe) -> dict:
 
 
 def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = "",
-             head: str = "linear", batched=None, reference=None) -> dict:
+             head: str = "linear", reference=None) -> dict:
     """`figures` plus the op table and the runtime compatibility report; the latency is
     measured later, with every file of the run interleaved (stage `latency`)."""
     ops = measure.ops(model)
-    return {**figures(name, model, dataset, recipe, head, batched, reference), "note": note,
+    return {**figures(name, model, dataset, recipe, head, reference), "note": note,
             "ops": measure.op_counts(ops),
             "compatibility": compat.report(model, ops, integer_only)}
 
 
 def validator(name: str, integer_only: bool, note: str = ""):
-    """The run function of stage `validate_<name>`: reads value `tflite_<name>` and, when
-    its conversion wrote one, the batched twin its accuracy is measured on."""
+    """The run function of stage `validate_<name>`: reads value `tflite_<name>`, the file
+    as shipped."""
     def run(inputs, ctx):
         from pipeline.stages import deploy
-        model, twin = inputs[f"tflite_{name}"], inputs.get(f"batched_{name}")
+        model = inputs[f"tflite_{name}"]
         head = ctx.metrics_of_value("float").get("head", "linear")
         result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
-                             twin, inputs.get("reference_outputs")),
+                             inputs.get("reference_outputs")),
                   "path": os.path.basename(model.path)}
-        if twin is not None:
-            result["batched_twin"] = deploy.twin_agreement(model, twin, ctx.dataset.x_test)
         convert_metrics = ctx.metrics.get(f"convert_{name}", {})
         if "metadata" in convert_metrics:
             result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])

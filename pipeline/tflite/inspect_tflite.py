@@ -15,17 +15,15 @@ child, restarting it only after a crash or a timeout. The child imports LiteRT v
 Run as `python -m pipeline.inspect_tflite --worker`: reads one JSON request per line on
 stdin, answers one JSON line per request.
 """
-import json
 import os
-import select
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 from pipeline.errors import PipelineError
+from pipeline.tflite import line_worker
 
 IDENTIFIER = b"TFL3"
 DEFAULT_TIMEOUT_S = 30.0
@@ -119,105 +117,41 @@ def _answer(request: dict, memory_limit_mb: int) -> dict:
 
 
 def worker_main(memory_limit_mb: int) -> None:
-    # The protocol gets a private copy of stdout; fd 1 then points at stderr so that
-    # anything native code prints cannot corrupt the JSON lines.
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    if memory_limit_mb > 0:
-        import resource
-        limit = memory_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from pipeline.tflite import runtime
-    runtime.interpreter_class()  # Import the runtime once, before the first request.
-    protocol.write(json.dumps({"ready": True}) + "\n")
-    for line in sys.stdin:
-        protocol.write(json.dumps(_answer(json.loads(line), memory_limit_mb)) + "\n")
+    def ready():
+        if memory_limit_mb > 0:
+            import resource
+            limit = memory_limit_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        from pipeline.tflite import runtime
+        runtime.interpreter_class()  # Import the runtime once, before the first request.
+    line_worker.serve(lambda request: _answer(request, memory_limit_mb), ready)
 
 
 # -------------------------------------------------------------------------- parent side
 
 
-class ProbeWorker:
+class ProbeWorker(line_worker.LineWorker):
     """A child process that probes `.tflite` files one by one; restarted after a crash."""
 
     def __init__(self, memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
                  start_timeout_s: float = 60.0):
+        super().__init__(start_timeout_s)
         self.memory_limit_mb = memory_limit_mb
-        self.start_timeout_s = start_timeout_s
-        self.process = None
-        self.starts = 0
-        self._buffer = b""
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _start(self) -> None:
+    def launch(self) -> subprocess.Popen:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "pipeline.tflite.inspect_tflite", "--worker",
              f"--memory_limit_mb={self.memory_limit_mb}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        self.starts += 1
-        self._buffer = b""
-        reply = self._read_reply(time.monotonic() + self.start_timeout_s)
-        if reply != {"ready": True}:
-            code = self._stop()
-            raise RuntimeError(f"the probe worker did not start (reply {reply}, exit {code})")
-
-    def _read_reply(self, deadline: float):
-        """The next JSON line; None at end of file (the child died), "timeout" past deadline."""
-        fd = self.process.stdout.fileno()
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return "timeout"
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def _stop(self, grace_s: float = 0.0) -> int | None:
-        """Ends the child and returns its exit code: end of input lets it leave on its own
-        within `grace_s`; otherwise (a timeout, or no grace) it is killed, by its handle."""
-        if self.process is None:
-            return None
-        process, self.process = self.process, None
-        for stream in (process.stdin, process.stdout):
-            try:
-                stream.close()
-            except OSError:  # A dead child's stdin pipe can refuse the flush.
-                pass
-        try:
-            return process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
-
-    def close(self) -> None:
-        self._stop(grace_s=2.0)
 
     def probe_file(self, path: str, *, source: str | None = None, batch_size: int = 1,
                    timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
         """The child's summary of the model's inputs and outputs, or a one-line PipelineError."""
         source = source or path
-        if self.process is None or self.process.poll() is not None:
-            self._stop()
-            self._start()
-        request = json.dumps({"path": os.path.abspath(path), "batch_size": batch_size})
-        try:
-            self.process.stdin.write(request.encode() + b"\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            pass  # The child died; reading its reply below reports how.
-        reply = self._read_reply(time.monotonic() + timeout_s)
+        reply = self.ask({"path": os.path.abspath(path), "batch_size": batch_size}, timeout_s)
         if reply == "timeout":
-            self._stop()
             raise PipelineError(f"{source}: the TFLite interpreter timed out after {timeout_s:g} s "
                                 "loading this file")
         if reply is None:

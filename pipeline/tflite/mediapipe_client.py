@@ -3,13 +3,15 @@ deployable image classifier loads in `ImageClassifier` and agrees with LiteRT.
 
 mediapipe 1.2.2 cannot share the main venv (it pins absl-py~=2.3, tfmot 0.8.1 absl-py~=1.2),
 so it lives in `.venv-mediapipe` (built by `make mediapipe-venv`) and runs `mediapipe_worker.py`
-in a subprocess with a time limit; arrays travel as .npy files, never pickles. No TensorFlow.
+in one long-lived child (`MediaPipeServer`), each request with a time limit; arrays travel as
+.npy files, never pickles. No TensorFlow.
 
 Agreement: MediaPipe and LiteRT get the same pixels (LiteRT through the model's input
 contract, MediaPipe through the file's metadata). An image agrees when MediaPipe's top
 class scores, on LiteRT, as high as LiteRT's own top class: two classes with equal quantized
 scores are a tie that either runtime may break either way, not a disagreement.
 """
+import atexit
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ import tempfile
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.tflite import line_worker
 from pipeline.tflite.worker_failure import failure_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,24 +52,76 @@ def missing_message() -> str:
     return (f"MediaPipe venv not found ({venv_dir()}); build it with `make mediapipe-venv`")
 
 
-def run_worker(command: str, args: list[str], work: str,
-               timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-    """Runs `mediapipe_worker.py command args...` in the venv, from `work`."""
+class MediaPipeServer(line_worker.LineWorker):
+    """`mediapipe_worker.py serve` in the venv: importing MediaPipe costs seconds and a run
+    writes and reads back metadata for every deployable file, so one child serves them all
+    (one per venv python, for the life of the process)."""
+
+    def __init__(self, python: str):
+        super().__init__(start_timeout_s=120.0)
+        self.python = python
+        self.home = tempfile.mkdtemp(prefix="mediapipe-server-")
+        self.log = os.path.join(self.home, "stderr.log")
+
+    def launch(self) -> subprocess.Popen:
+        # Copies run from their own folder: the script's folder goes first on sys.path, and
+        # pipeline/ there would let its modules shadow the venv's packages.
+        worker = shutil.copy(WORKER, os.path.join(self.home, "mediapipe_worker.py"))
+        shutil.copy(line_worker.__file__, os.path.join(self.home, "line_worker.py"))
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        with open(self.log, "wb") as log:  # MediaPipe's C++ logging goes here, not to the user.
+            return subprocess.Popen([self.python, "-s", worker, "serve"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.home)
+
+    def stderr_tail(self) -> str:
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+_servers: dict[str, MediaPipeServer] = {}
+
+
+def _server(python: str) -> MediaPipeServer:
+    if python not in _servers:
+        if not _servers:
+            atexit.register(close_servers)
+        _servers[python] = MediaPipeServer(python)
+    return _servers[python]
+
+
+def close_servers() -> None:
+    while _servers:
+        _servers.popitem()[1].close()
+
+
+def run_worker(command: str, args: list[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """`mediapipe_worker.py command args...` in the venv's server; absolute paths only."""
     python = venv_python()
     if python is None:
         raise PipelineError(missing_message())
-    # A copy run from the temp dir: the script's folder goes first on sys.path, and
-    # pipeline/ there would let its modules shadow the venv's packages.
-    worker = shutil.copy(WORKER, os.path.join(work, "mediapipe_worker.py"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    server = _server(python)
     try:
-        proc = subprocess.run([python, "-s", worker, command, *args], capture_output=True,
-                              text=True, timeout=timeout_s, env=env, cwd=work)
-    except subprocess.TimeoutExpired:
+        reply = server.ask({"command": command, "args": args}, timeout_s)
+    except RuntimeError:  # It did not start: say why, from its own last words.
+        reply = None
+    if reply == "timeout":
         raise PipelineError(f"MediaPipe worker ({command}) did not finish within "
-                            f"{timeout_s:g} s") from None
-    if proc.returncode != 0:
-        raise PipelineError(_failure(proc, command))
+                            f"{timeout_s:g} s")
+    if reply is None:
+        server._stop(5.0)
+        code = 1 if server.last_exit is None else server.last_exit
+        raise PipelineError(_failure(subprocess.CompletedProcess(
+            command, code, "", server.stderr_tail()), command))
+    if not reply["ok"]:
+        raise PipelineError(_failure(subprocess.CompletedProcess(
+            command, reply["code"], "", reply["line"]), command))
 
 
 def _failure(proc: subprocess.CompletedProcess, command: str) -> str:
@@ -85,7 +140,7 @@ def write_metadata(model: bytes, spec: dict) -> bytes:
             f.write(model)
         with open(os.path.join(work, "spec.json"), "w") as f:
             json.dump(spec, f)
-        run_worker("write", [src, dst, os.path.join(work, "spec.json")], work, 120.0)
+        run_worker("write", [src, dst, os.path.join(work, "spec.json")], 120.0)
         with open(dst, "rb") as f:
             return f.read()
 
@@ -96,7 +151,7 @@ def read_metadata(model: bytes) -> dict | None:
         path = os.path.join(work, "model.tflite")
         with open(path, "wb") as f:
             f.write(model)
-        run_worker("read", [path, work], work, 120.0)
+        run_worker("read", [path, work], 120.0)
         with open(os.path.join(work, "metadata.json")) as f:
             return json.load(f)
 
@@ -112,7 +167,7 @@ def classify(model: bytes, pixels: np.ndarray, timeout_s: float = DEFAULT_TIMEOU
         with open(path, "wb") as f:
             f.write(model)
         np.save(os.path.join(work, "pixels.npy"), np.ascontiguousarray(pixels, np.uint8))
-        run_worker("classify", [path, work], work, timeout_s)
+        run_worker("classify", [path, work], timeout_s)
         with open(os.path.join(work, "result.json")) as f:
             result = json.load(f)
         if result["loaded"]:

@@ -16,10 +16,12 @@ model's `TFLITE_METADATA` buffer, the label file into a zip appended to the mode
     python mediapipe_worker.py read MODEL.tflite WORKDIR        -> WORKDIR/metadata.json
     python mediapipe_worker.py classify MODEL.tflite WORKDIR    (WORKDIR/pixels.npy ->
                                                                  scores.npy, result.json)
+    python mediapipe_worker.py serve    (line_worker.py beside it: one JSON request per
+                                         line, {"command": "write", "args": [...]})
 
-Failures print one line `<stage>: <Error>: <message>` on stderr and exit with a stage code.
-A model MediaPipe refuses to load is a result (`loaded: false` and its exact reason), not
-a failure.
+Failures print one line `<stage>: <Error>: <message>` on stderr and exit with a stage code
+(served: the reply carries the code and the line). A model MediaPipe refuses to load is a
+result (`loaded: false` and its exact reason), not a failure.
 """
 import io
 import json
@@ -37,10 +39,18 @@ LABEL_FILE = "labels.txt"
 MIN_PARSER_VERSION = "1.0.0"
 
 
+class WorkerFailure(BaseException):
+    """Ends one command with a stage's exit code; a BaseException so that the commands'
+    own `except Exception` around flatbuffer work cannot relabel it."""
+
+    def __init__(self, code: int, line: str):
+        super().__init__(line)
+        self.code, self.line = code, line
+
+
 def _fail(code: int, stage: str, error: BaseException) -> None:
     lines = str(error).strip().splitlines() or [type(error).__name__]
-    print(f"{stage}: {type(error).__name__}: {lines[0]}", file=sys.stderr)
-    sys.exit(code)
+    raise WorkerFailure(code, f"{stage}: {type(error).__name__}: {lines[0]}")
 
 
 def _schemas():
@@ -254,11 +264,47 @@ def classify(model_path: str, workdir: str) -> None:
         json.dump(result, f)
 
 
+COMMANDS = {"write": (write, 3), "read": (read, 2), "classify": (classify, 2)}
+
+
+def _answer(request: dict) -> dict:
+    command, args = request["command"], request["args"]
+    try:
+        COMMANDS[command][0](*args)
+    except WorkerFailure as failure:
+        return {"ok": False, "code": failure.code, "line": failure.line}
+    except Exception as e:  # A bug here: the parent reports it as an unknown status.
+        return {"ok": False, "code": 1, "line": f"{type(e).__name__}: {e}"}
+    return {"ok": True}
+
+
+def _serve() -> None:
+    import line_worker  # Copied beside this file by the parent (no pipeline package here).
+
+    def ready():
+        _schemas()
+        try:
+            import mediapipe  # noqa: F401  (the classifier's import, paid once)
+        except ImportError as e:
+            _fail(EXIT_IMPORT, "import", e)
+    try:
+        line_worker.serve(_answer, ready)
+    except WorkerFailure as failure:
+        print(failure.line, file=sys.stderr)
+        sys.exit(failure.code)
+
+
 if __name__ == "__main__":
-    commands = {"write": (write, 3), "read": (read, 2), "classify": (classify, 2)}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands or \
-            len(sys.argv) - 2 != commands[sys.argv[1]][1]:
+    if sys.argv[1:] == ["serve"]:
+        _serve()
+        sys.exit(0)
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or \
+            len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:
         print("usage: mediapipe_worker.py {write IN OUT SPEC | read MODEL WORKDIR | "
-              "classify MODEL WORKDIR}", file=sys.stderr)
+              "classify MODEL WORKDIR | serve}", file=sys.stderr)
         sys.exit(2)
-    commands[sys.argv[1]][0](*sys.argv[2:])
+    try:
+        COMMANDS[sys.argv[1]][0](*sys.argv[2:])
+    except WorkerFailure as failure:
+        print(failure.line, file=sys.stderr)
+        sys.exit(failure.code)
