@@ -61,10 +61,6 @@ include android_bench/android.mk
 bench: $(STAMP)
 	$(PY) -m benchmarks.recipes --model=$(MODEL) $(ARGS)
 
-# Batched vs one-image-per-invoke validation throughput on OUT's .tflite files.
-bench-throughput: $(STAMP)
-	$(PY) -m benchmarks.eval_throughput --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
-
 # Host latency of each layer of OUT's float baseline, float vs int8: where int8 pays off.
 bench-layers: $(STAMP)
 	$(PY) -m benchmarks.layer_latency --model=$(MODEL) --out=$(OUT) $(if $(DATA),--data=$(DATA)) $(ARGS)
@@ -81,7 +77,7 @@ browser-deps:
 	    || echo "browser-deps: could not install chromium; the browser test will be skipped"; \
 	fi
 
-.PHONY: bench bench-throughput bench-layers browser-deps
+.PHONY: bench bench-layers browser-deps
 
 # Issue 3 item 5: does the last tflite-runtime release (2.14, boards that never moved to
 # LiteRT) load TFLITE and agree with LiteRT? Default: this model's int8 output.

@@ -1,1 +1,1 @@
-"""Benchmarks: published recipes side by side (`recipes`), validation throughput (`eval_throughput`)."""
+"""Benchmarks: published recipes side by side (`recipes`), per-layer latency (`layer_latency`)."""

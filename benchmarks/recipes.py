@@ -9,6 +9,9 @@ Recipes (each starts from the same trained float baseline):
   ptq       the MLPerf Tiny reference: full-integer post-training quantization calibrated on
             training samples, int8 I/O, no retraining
   qat       plain quantization-aware training (no pruning), full int8
+            (ptq and qat converted at batch 1, the shape the pipeline ships; the tutorial's
+            file as published, dynamic batch; the pipeline's files carry TFLite metadata,
+            a few hundred bytes)
   pipeline  this project's default (`make quantize`), with any pipeline flags passed through
   search    `--search`: the most compressed int8 model within --accuracy_budget over sparsity
             x weight clusters (collaborative QAT), from the same baseline
@@ -81,14 +84,14 @@ def tutorial(baseline, dataset: Dataset, recipe: Recipe, epochs: int = 2) -> byt
 def ptq(baseline, dataset: Dataset, recipe: Recipe) -> bytes:
     from pipeline.stages import convert
     return convert.to_int8(baseline, calibration_samples(dataset, recipe.calibration_samples,
-                                                         recipe.seed))
+                                                         recipe.seed), batch_size=1)
 
 
 def plain_qat(baseline, dataset: Dataset, recipe: Recipe) -> bytes:
     from pipeline.stages import convert, qat
     quantized, _ = qat.qat(baseline, dataset, recipe, preserve_sparsity=False)
     return convert.to_int8(quantized, calibration_samples(dataset, recipe.calibration_samples,
-                                                          recipe.seed))
+                                                          recipe.seed), batch_size=1)
 
 
 def search_recipe(entry, recipe: Recipe, dataset: Dataset, work_dir: str) -> tuple[bytes, float]:

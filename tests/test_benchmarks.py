@@ -1,4 +1,4 @@
-"""benchmarks/: the four-recipe comparison and the throughput measurement, on the tiny entry."""
+"""benchmarks/: the recipe comparison, on the tiny entry."""
 import json
 import os
 
@@ -57,7 +57,7 @@ def test_pipeline_row_is_the_pipeline_output(bench):
     # The search reused the pipeline run's baseline and delivered its own winner.
     search_run = os.path.join(work, "search_run")
     assert json.load(open(os.path.join(search_run, "report.json")))["stages"]["train"] == "reused"
-    assert rows["search"]["bytes"] == os.path.getsize(os.path.join(search_run, "batched",
+    assert rows["search"]["bytes"] == os.path.getsize(os.path.join(search_run,
                                                                    "model_int8.tflite"))
     assert results["pipeline_reused_stages"] == []  # Fresh folder: its wall time is real.
 
@@ -85,18 +85,6 @@ def test_interleaved_latency_times_every_model(bench):
     times = latency.interleaved({"a": model, "b": model}, x, seconds=0.05, block=5,
                                         min_runs=30)
     assert times["a"]["runs"] == times["b"]["runs"] >= 30  # Whole rounds: equal counts.
-
-
-def test_throughput_rows(bench, quadrants):
-    from benchmarks import eval_throughput
-    _, work = bench
-    models = {f: open(os.path.join(work, f), "rb").read() for f in eval_throughput.FILES}
-    rows = eval_throughput.measure(models, quadrants.x_test, [1, 2], batch_size=64, repeats=1)
-    assert [(r["file"], r["threads"]) for r in rows] == [
-        ("model_int8.tflite", 1), ("model_int8.tflite", 2),
-        ("model_float.tflite", 1), ("model_float.tflite", 2)]
-    assert all(r["same_predictions"] and r["batched_images_per_s"] > 0 for r in rows)
-    assert "batched/naive" in eval_throughput.table(rows)
 
 
 @pytest.fixture(scope="module")

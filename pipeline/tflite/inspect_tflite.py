@@ -91,7 +91,7 @@ def exercise(model: bytes, batch_size: int = 1) -> dict:
     measure.weight_sparsity(model)
     first = inputs[0]
     if all(int(d) > 0 for d in first["shape"][1:]):
-        # The evaluation path resizes the input to the batch size and quantizes float rows.
+        # The evaluation path: a dynamic batch resized to the batch size, float rows quantized.
         rows = np.zeros((max(1, batch_size), *[int(d) for d in first["shape"][1:]]), np.float32)
         runtime.predict(model, rows, batch_size=batch_size)
     return {"inputs": [_tensor_summary(d) for d in inputs],

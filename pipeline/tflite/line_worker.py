@@ -12,6 +12,14 @@ import subprocess
 import time
 
 
+class DidNotStart(RuntimeError):
+    """The child closed its output or stayed silent before saying it was ready."""
+
+    def __init__(self, message: str, timed_out: bool):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
 class LineWorker:
     """The parent side. Subclasses say how to start the child (`launch`)."""
 
@@ -38,9 +46,12 @@ class LineWorker:
         self._buffer = b""
         reply = self._read_reply(time.monotonic() + self.start_timeout_s)
         if reply != {"ready": True}:
-            code = self._stop()
-            raise RuntimeError(f"{type(self).__name__} did not start (reply {reply}, "
-                               f"exit {code})")
+            # Output closed: the child is exiting; give it time to be reaped with its own
+            # status (killing it at once would report our SIGKILL instead of its error).
+            code = self._stop(grace_s=0.0 if reply == "timeout" else 5.0)
+            why = (f"did not start within {self.start_timeout_s:g} s" if reply == "timeout"
+                   else f"did not start (reply {reply}, exit {code})")
+            raise DidNotStart(f"{type(self).__name__} {why}", reply == "timeout")
 
     def _read_reply(self, deadline: float):
         """The next JSON line; None at end of file (the child died), "timeout" past deadline."""
@@ -84,11 +95,16 @@ class LineWorker:
             self._stop()
             self._start()
         try:
-            self.process.stdin.write(json.dumps(request).encode() + b"\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            pass  # The child died; reading its reply below reports how.
-        reply = self._read_reply(time.monotonic() + timeout_s)
+            try:
+                self.process.stdin.write(json.dumps(request).encode() + b"\n")
+                self.process.stdin.flush()
+            except BrokenPipeError:
+                pass  # The child died; reading its reply below reports how.
+            reply = self._read_reply(time.monotonic() + timeout_s)
+        except BaseException:
+            # Interrupted mid-request: the reply still due would answer the next request.
+            self._stop()
+            raise
         if reply == "timeout":
             self._stop()
         return reply

@@ -109,7 +109,10 @@ def run_worker(command: str, args: list[str], timeout_s: float = DEFAULT_TIMEOUT
     server = _server(python)
     try:
         reply = server.ask({"command": command, "args": args}, timeout_s)
-    except RuntimeError:  # It did not start: say why, from its own last words.
+    except line_worker.DidNotStart as e:  # Say why, from its own last words.
+        if e.timed_out:
+            raise PipelineError(f"MediaPipe worker did not start within "
+                                f"{server.start_timeout_s:g} s") from None
         reply = None
     if reply == "timeout":
         raise PipelineError(f"MediaPipe worker ({command}) did not finish within "

@@ -274,7 +274,8 @@ def _answer(request: dict) -> dict:
     except WorkerFailure as failure:
         return {"ok": False, "code": failure.code, "line": failure.line}
     except Exception as e:  # A bug here: the parent reports it as an unknown status.
-        return {"ok": False, "code": 1, "line": f"{type(e).__name__}: {e}"}
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"ok": False, "code": 1, "line": f"{command}: {type(e).__name__}: {first}"}
     return {"ok": True}
 
 

@@ -24,7 +24,7 @@ class TfliteModel:
     @functools.cached_property
     def inspector(self):
         """An allocated interpreter with the default delegates, for reading the graph only:
-        the batched accuracy run and the latency loop resize and time their own."""
+        the accuracy run and the latency loop make (and resize) their own."""
         from pipeline.tflite import runtime
         interpreter = runtime.make_interpreter(self.content)
         interpreter.allocate_tensors()
