@@ -115,6 +115,7 @@ def test_damaged_artifact_is_redone_not_trusted(tiny_entry, run_copy):
 def test_report_records_provenance(tiny_run):
     report, out = tiny_run
     assert report["versions"]["tensorflow"].startswith("2.21")
+    assert report["machine"]["cpus"] == os.cpu_count() and report["machine"]["cpu"]
     assert report["config"]["recipe"]["seed"] == 1234 and report["config"]["model"] == "tiny"
     assert len(report["config_hash"]) == 16
     from pipeline.bookkeeping.records import sha256_file
