@@ -155,8 +155,7 @@ class ProbeWorker(line_worker.LineWorker):
             raise PipelineError(f"{source}: the TFLite interpreter timed out after {timeout_s:g} s "
                                 "loading this file")
         if reply is None:
-            # End of output: the child is dying; give it time to be reaped with its own status.
-            raise PipelineError(f"{source}: the TFLite interpreter {_death(self._stop(5.0))} "
+            raise PipelineError(f"{source}: the TFLite interpreter {_death(self.last_exit)} "
                                 "loading this file")
         if "bug" in reply:
             raise RuntimeError(f"probe of {source} failed: {reply['bug']}")

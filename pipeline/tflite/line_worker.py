@@ -90,7 +90,7 @@ class LineWorker:
 
     def ask(self, request: dict, timeout_s: float):
         """The child's reply to `request`; "timeout" (the child is then killed) or None (it
-        died; `_stop(grace)` then reaps it with its own status)."""
+        died; it is reaped with its own status, in `last_exit`)."""
         if self.process is None or self.process.poll() is not None:
             self._stop()
             self._start()
@@ -107,6 +107,8 @@ class LineWorker:
             raise
         if reply == "timeout":
             self._stop()
+        elif reply is None:  # End of output: the child is dying; let it exit on its own.
+            self._stop(grace_s=5.0)
         return reply
 
 

@@ -90,12 +90,11 @@ _servers: dict[str, MediaPipeServer] = {}
 
 def _server(python: str) -> MediaPipeServer:
     if python not in _servers:
-        if not _servers:
-            atexit.register(close_servers)
         _servers[python] = MediaPipeServer(python)
     return _servers[python]
 
 
+@atexit.register
 def close_servers() -> None:
     while _servers:
         _servers.popitem()[1].close()
@@ -118,7 +117,6 @@ def run_worker(command: str, args: list[str], timeout_s: float = DEFAULT_TIMEOUT
         raise PipelineError(f"MediaPipe worker ({command}) did not finish within "
                             f"{timeout_s:g} s")
     if reply is None:
-        server._stop(5.0)
         code = 1 if server.last_exit is None else server.last_exit
         raise PipelineError(_failure(subprocess.CompletedProcess(
             command, code, "", server.stderr_tail()), command))

@@ -288,8 +288,13 @@ def _serve() -> None:
             import mediapipe  # noqa: F401  (the classifier's import, paid once)
         except ImportError as e:
             _fail(EXIT_IMPORT, "import", e)
+    _exit_on_failure(line_worker.serve, _answer, ready)
+
+
+def _exit_on_failure(function, *args) -> None:
+    """Run as a script: a failure is its one line on stderr and the stage's exit code."""
     try:
-        line_worker.serve(_answer, ready)
+        function(*args)
     except WorkerFailure as failure:
         print(failure.line, file=sys.stderr)
         sys.exit(failure.code)
@@ -304,8 +309,4 @@ if __name__ == "__main__":
         print("usage: mediapipe_worker.py {write IN OUT SPEC | read MODEL WORKDIR | "
               "classify MODEL WORKDIR | serve}", file=sys.stderr)
         sys.exit(2)
-    try:
-        COMMANDS[sys.argv[1]][0](*sys.argv[2:])
-    except WorkerFailure as failure:
-        print(failure.line, file=sys.stderr)
-        sys.exit(failure.code)
+    _exit_on_failure(COMMANDS[sys.argv[1]][0], *sys.argv[2:])
