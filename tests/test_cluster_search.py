@@ -125,3 +125,40 @@ def test_cli_search_with_no_candidate_in_budget_fails_in_one_line(tmp_path):
     allowed = subprocess.run(args + ["--allow_budget_miss"], cwd=REPO, capture_output=True,
                              text=True, timeout=600)
     assert allowed.returncode == 0, allowed.stderr[-2000:]
+
+
+def build_conv_bn_with_dense_stem(dataset):
+    """A ResNet-like layout: a stem conv too small to prune, then Conv+BN convs that are."""
+    from pipeline.keras import keras
+    layers = keras.layers
+    inputs = keras.Input(dataset.x_train.shape[1:])
+    x = layers.Conv2D(4, 3, padding="same", name="stem")(inputs)  # 36 weights: stays dense.
+    x = layers.ReLU()(layers.BatchNormalization(name="stem_bn")(x))
+    x = layers.Conv2D(16, 3, padding="same", name="body")(x)
+    x = layers.ReLU()(layers.BatchNormalization(name="body_bn")(x))
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="plain")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(4, name="logits")(x))
+
+
+def test_collaborative_qat_keeps_zeros_after_a_dense_layer(quadrants):
+    # tfmot shares one weight quantizer among all convs; the dense stem switched sparsity
+    # preservation off for every conv after it (the pruned zeros were gone in the file).
+    from pipeline.keras import seed_everything
+    from pipeline.stages import cluster, convert, prune, qat, train
+    from pipeline.tflite import measure
+    seed_everything(1)
+    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100, qat_learning_rate=1e-3)
+    model, _ = train.train(build_conv_bn_with_dense_stem(quadrants), quadrants,
+                           recipe.replace(epochs=2))
+    pruned, _ = prune.prune(model, quadrants, recipe)
+    clustered, metrics = cluster.cluster(pruned, quadrants, recipe)
+    assert set(metrics["layers"]) == {"body", "plain"}
+    quantized, _ = qat.qat(clustered, quadrants, recipe, clustered=True)
+    tflite = convert.to_int8(quantized, quadrants.x_train[:64])
+    sparsity = measure.weight_sparsity(tflite)["per_tensor"]
+    clusters = measure.weight_clusters(tflite)
+    for name in ("body", "plain"):
+        tensor = next(t for t in sparsity if f"quant_{name}/" in t)
+        assert sparsity[tensor] >= metrics["layers"][name]["sparsity"] - 0.01, (name, sparsity)
+        assert clusters[tensor]["per_channel_max"] <= CLUSTERS

@@ -19,8 +19,7 @@ def quantize_model(model, preserve_sparsity: bool = True, clustered: bool = Fals
     skip = {u["layer"] for u in quant_support.unsupported_layers(model)}
     annotated = quant_support.annotate_supported(model, skip)
     if clustered:
-        scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
-            preserve_sparsity=preserve_sparsity)
+        scheme = quant_support.cluster_preserve_scheme(preserve_sparsity)
     elif preserve_sparsity:
         scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
     else:
