@@ -67,8 +67,11 @@ def build_slim(dataset: Dataset):
     return build_resnet(dataset, SLIM_WIDTHS, name="resnet8_slim")
 
 
-RECIPE = Recipe(epochs=30, batch_size=64, learning_rate=2e-3, lr_schedule="cosine",
-                augment="flip_crop", prune_epochs=3, sparsity=0.5, initial_sparsity=0.2,
+# SGD (Nesterov) + label smoothing 0.1 beat the earlier Adam 2e-3 recipe by 1.2 points in a
+# 6-epoch, 20k-image trial (64.6% vs 63.4%); 30 epochs fit the hour on 2 cores.
+RECIPE = Recipe(epochs=30, batch_size=64, learning_rate=0.05, optimizer="sgd",
+                label_smoothing=0.1, lr_schedule="cosine", augment="flip_crop", prune_epochs=3,
+                sparsity=0.5, initial_sparsity=0.2,
                 prune_learning_rate=3e-4, qat_epochs=2, qat_learning_rate=1e-4)
 
 ENTRY = register(ZooEntry(

@@ -163,6 +163,10 @@ class TrainConfig(Section):
     learning_rate: float = knob(1e-3, "Baseline learning rate.")
     lr_schedule: str = knob("constant", "Baseline learning-rate schedule (cosine decays to 0 "
                             "over the epochs).", choices=("constant", "cosine"))
+    optimizer: str = knob("adam", "Baseline optimizer: adam, or sgd (Nesterov momentum 0.9).",
+                          choices=("adam", "sgd"))
+    label_smoothing: float = knob(0.0, "Baseline label smoothing (classification): the target "
+                                  "puts this much probability evenly on all classes.")
     augment: str = knob("none", "Baseline training augmentation (flip_crop: random horizontal "
                         "flip + 4-pixel shift, for CIFAR).", choices=("none", "flip_crop"))
     alpha: float = knob(1.0, "Width multiplier of models that have one (mobilenet_v2).")
@@ -174,6 +178,8 @@ class TrainConfig(Section):
     def check(self):
         if self.alpha <= 0:
             self.fail("alpha", f"must be positive, got {self.alpha}")
+        if not 0 <= self.label_smoothing < 1:
+            self.fail("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
 
 
 @section("input")

@@ -162,3 +162,29 @@ def test_collaborative_qat_keeps_zeros_after_a_dense_layer(quadrants):
         tensor = next(t for t in sparsity if f"quant_{name}/" in t)
         assert sparsity[tensor] >= metrics["layers"][name]["sparsity"] - 0.01, (name, sparsity)
         assert clusters[tensor]["per_channel_max"] <= CLUSTERS
+
+
+def test_collaborative_qat_keeps_channels_with_fewer_clusters_per_channel(quadrants):
+    # tfmot reads a kernel's clusters per channel only when the channels' value counts differ
+    # by at most one; otherwise all channels shared one pool of centroids and drifted apart.
+    import numpy as np
+    from pipeline.keras import keras, seed_everything
+    from pipeline.stages import convert, qat
+    from pipeline.tflite import measure
+    seed_everything(1)
+    inputs = keras.Input(quadrants.x_train.shape[1:])
+    x = keras.layers.Conv2D(8, 3, padding="same", name="body")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    model = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x)))
+    rng = np.random.default_rng(0)
+    kernel = np.empty((3, 3, 1, 8), np.float32)
+    for c in range(8):  # Channel c: CLUSTERS values of its own, the last two channels 2.
+        values = rng.normal(0, 0.3, CLUSTERS if c < 6 else 2)
+        kernel[..., c] = rng.choice(values, (3, 3, 1))
+        kernel[0, 0, 0, c], kernel[0, 1, 0, c] = values[0], values[-1]
+    model.get_layer("body").set_weights([kernel, np.zeros(8, np.float32)])
+    quantized, _ = qat.qat(model, quadrants, CLUSTER_RECIPE.replace(
+        qat_learning_rate=1e-2, qat_epochs=2), preserve_sparsity=False, clustered=True)
+    found = measure.weight_clusters(convert.to_int8(quantized, quadrants.x_train[:64]))
+    body = next(row for name, row in found.items() if "body" in name)
+    assert body["per_channel_max"] <= CLUSTERS, body

@@ -9,13 +9,14 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     """Trains `model` from its current weights for `recipe.epochs`, on the distillation loss
     when a `teacher` is given; returns (model, metrics).
 
-    Only the baseline (and distillation) use the recipe's learning-rate schedule and
-    augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
+    Only the baseline (and distillation) use the recipe's optimizer, label smoothing,
+    learning-rate schedule and augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
     """
     head = heads.head_kind(model)
     fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
             batch_size=recipe.batch_size, schedule=recipe.lr_schedule, augment=recipe.augment,
-            teacher=teacher, head=head)
+            teacher=teacher, head=head, optimizer=recipe.optimizer,
+            label_smoothing=recipe.label_smoothing if fit.targets(dataset) == "labels" else 0.0)
     return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
                    "epochs": recipe.epochs, "head": head}
 

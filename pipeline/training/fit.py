@@ -20,14 +20,25 @@ AUGMENTS = ("none", "flip_crop")
 SHIFT_PIXELS = 4  # flip_crop: random shift of up to this many pixels, zero padded.
 
 
-def compile_model(model, learning_rate, head: str = "linear", targets: str = "labels") -> None:
-    """Adam + the cross-entropy that fits the model's `head` (probabilities from softmax or
-    sigmoid, logits otherwise), or with `targets="values"` the squared error to the original
-    model's outputs; `learning_rate` is a float or a Keras LR schedule."""
+def compile_model(model, learning_rate, head: str = "linear", targets: str = "labels",
+                  optimizer: str = "adam", label_smoothing: float = 0.0) -> None:
+    """`optimizer` + the cross-entropy that fits the model's `head` (probabilities from
+    softmax or sigmoid, logits otherwise), or with `targets="values"` the squared error to
+    the original model's outputs; `learning_rate` is a float or a Keras LR schedule."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=heads.loss(head, targets, units=int(model.output_shape[-1])),
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=heads.loss(head, targets, units=int(model.output_shape[-1]),
+                        label_smoothing=label_smoothing),
         metrics=["accuracy"] if targets == "labels" else [])
+
+
+def make_optimizer(name: str, learning_rate):
+    """adam, or sgd with Nesterov momentum 0.9 (the classic CIFAR ResNet optimizer)."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    raise PipelineError(f"unknown optimizer {name!r}; use adam or sgd")
 
 
 def targets(dataset: Dataset) -> str:
@@ -92,8 +103,9 @@ class StopWhenInterrupted(keras.callbacks.Callback):
 
 def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
         callbacks=(), schedule: str = "constant", augment: str = "none",
-        teacher: Teacher | None = None, head: str = "linear") -> None:
-    """Trains `model` on the train split with Adam: on the cross-entropy that fits its
+        teacher: Teacher | None = None, head: str = "linear", optimizer: str = "adam",
+        label_smoothing: float = 0.0) -> None:
+    """Trains `model` on the train split with `optimizer`: on the cross-entropy that fits its
     `head` (see `heads`), or on the distillation loss against `teacher` when one is given.
 
     `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: "none" or
@@ -103,10 +115,10 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     rate = learning_rate_for(schedule, learning_rate, total_steps)
     if teacher is None:
         trainee = model
-        compile_model(model, rate, head, targets(dataset))
+        compile_model(model, rate, head, targets(dataset), optimizer, label_smoothing)
     else:  # The Distiller computes its own loss: it needs only the optimizer.
         trainee = Distiller(model, teacher)
-        trainee.compile(optimizer=keras.optimizers.Adam(rate))
+        trainee.compile(optimizer=make_optimizer(optimizer, rate))
     if epochs == 0:
         return
     callbacks = [*callbacks, StopWhenInterrupted()]

@@ -30,16 +30,35 @@ def head_kind(model) -> str:
     return name if name in HEADS else "linear"
 
 
-def loss(head: str, targets: str = "labels", units: int = 2):
+def loss(head: str, targets: str = "labels", units: int = 2, label_smoothing: float = 0.0):
     """The Keras loss for `head`: class ids (`labels`) or the original model's outputs
-    (`values`, label-free fine-tuning)."""
+    (`values`, label-free fine-tuning); `label_smoothing` for multi-class labels only."""
     from pipeline.keras import keras
     if targets == "values":
         return keras.losses.MeanSquaredError()
     if units == 1:  # One-unit binary head: labels are 0/1.
-        return keras.losses.BinaryCrossentropy(from_logits=head != "sigmoid")
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=head not in ("softmax",
-                                                                               "sigmoid"))
+        return keras.losses.BinaryCrossentropy(from_logits=head != "sigmoid",
+                                               label_smoothing=label_smoothing)
+    from_logits = head not in ("softmax", "sigmoid")
+    if label_smoothing:
+        return smoothed_sparse_crossentropy(label_smoothing, from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def smoothed_sparse_crossentropy(smoothing: float, from_logits: bool):
+    """Cross-entropy on class ids against targets that move `smoothing` of the probability
+    evenly onto all classes: tf.keras' sparse loss has no label smoothing, and one-hot
+    labels would change the data every stage shares."""
+    from pipeline.keras import tf
+
+    def smoothed(labels, outputs):
+        log_probs = (tf.nn.log_softmax(outputs) if from_logits
+                     else tf.math.log(tf.clip_by_value(outputs, 1e-7, 1.0)))
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        true = tf.gather(log_probs, labels, axis=-1, batch_dims=1)
+        return -(1.0 - smoothing) * true - smoothing * tf.reduce_mean(log_probs, axis=-1)
+
+    return smoothed
 
 
 def predicted_labels(outputs: np.ndarray, head: str = "linear") -> np.ndarray:

@@ -1,6 +1,12 @@
-"""Which layers tfmot's default 8-bit QAT scheme can quantize, and QAT annotation that
-leaves the others in float instead of crashing."""
-from pipeline.keras import keras, tfmot
+"""Which layers tfmot's default 8-bit QAT scheme can quantize, QAT annotation that leaves
+the others in float instead of crashing, and the collaborative scheme mended where it loses
+sparsity or clusters."""
+import contextlib
+import copy
+
+import numpy as np
+
+from pipeline.keras import keras, tf, tfmot
 
 _REGISTRY = None
 # BatchNormalization right after these is folded into them by tfmot's transforms.
@@ -96,9 +102,7 @@ def cluster_preserve_scheme(preserve_sparsity: bool):
     zeros: on a network whose small stem conv stays dense, every pruned conv after it then
     lost its zeros in QAT (ResNet-8: 0.5 sparsity went to 0.31).
     """
-    import copy
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.\
-        cluster_preserve import cluster_preserve_quantize_registry as registry
+    registry = _cluster_registry_module()
 
     class PerLayerRegistry(registry.Default8bitClusterPreserveQuantizeRegistry):
         def get_quantize_config(self, layer):
@@ -113,6 +117,55 @@ def cluster_preserve_scheme(preserve_sparsity: bool):
             return PerLayerRegistry(self.preserve_sparsity)
 
     return Scheme(preserve_sparsity=preserve_sparsity)
+
+
+def _cluster_registry_module():
+    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.\
+        cluster_preserve import cluster_preserve_quantize_registry
+    return cluster_preserve_quantize_registry
+
+
+def channel_centroids(weight: np.ndarray):
+    """(centroids [channels, k], k, lookup shaped like `weight`) of a channels-last kernel
+    whose output channels each hold their own few values; channels with fewer than k pad
+    with a copy of their first value, which nearest-centroid lookup never picks."""
+    found = [np.unique(weight[..., c], return_inverse=True) for c in range(weight.shape[-1])]
+    k = max(len(values) for values, _ in found)
+    centroids = np.stack([np.concatenate([v, np.full(k - len(v), v[0], v.dtype)])
+                          for v, _ in found])
+    lookup = np.stack([index.reshape(weight.shape[:-1]) for _, index in found], axis=-1)
+    return centroids, k, lookup
+
+
+@contextlib.contextmanager
+def per_channel_clusters_kept():
+    """While open, the collaborative scheme keeps per-channel clusters per channel.
+
+    tfmot reads a conv's clusters per channel only when every channel has the same number of
+    values, give or take one; a channel with an empty cluster or without pruned zeros (a
+    count two below the rest) sent the whole kernel to per-tensor clusters, hundreds of
+    centroids its channels then drifted among (ResNet-8: up to 55 values per channel in the
+    int8 file where clustering left 16). Kernels clustered per tensor stay per tensor.
+    """
+    module = _cluster_registry_module()
+    original = module.get_centroids
+
+    def get_centroids(layer, weight, data_format):
+        found = original(layer, weight, data_format)
+        if found[3] or data_format == "channels_first" or \
+                not isinstance(layer.layer, keras.layers.Conv2D):
+            return found
+        values = np.asarray(weight)
+        centroids, k, lookup = channel_centroids(values)
+        if len(np.unique(values)) <= k:  # One set of values shared by all channels.
+            return found
+        return (tf.constant(centroids, weight.dtype), k, tf.constant(lookup, tf.int32), True)
+
+    module.get_centroids = get_centroids
+    try:
+        yield
+    finally:
+        module.get_centroids = original
 
 
 def scope():
