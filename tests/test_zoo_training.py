@@ -1,4 +1,5 @@
-"""The baseline's learning-rate schedule and training-time augmentation (pipeline/training/fit.py)."""
+"""The baseline's optimizer, label smoothing, learning-rate schedule and training-time
+augmentation (pipeline/training/fit.py, heads.py)."""
 import numpy as np
 import pytest
 
@@ -30,6 +31,29 @@ def test_fit_with_cosine_ends_at_a_learning_rate_near_zero():
     assert int(optimizer.iterations.numpy()) == 2 * fit.steps_per_epoch(dataset, 32)
     # The last of 8 steps ran at 1e-2 * (1 + cos(7/8 pi)) / 2 = 3.8e-4.
     assert float(optimizer.learning_rate) == pytest.approx(3.8e-4, rel=0.02)
+
+
+def test_label_smoothing_moves_that_much_of_the_target_onto_all_classes():
+    from pipeline.keras import tf
+    from pipeline.training import heads
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]], np.float32)
+    labels = np.array([0, 2])
+    log_probs = np.log(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
+    target = 0.9 * np.eye(3)[labels] + 0.1 / 3  # Smoothed one-hot targets.
+    expected = -(target * log_probs).sum(-1).mean()
+    for from_logits, outputs in ((True, logits), (False, np.exp(log_probs))):
+        loss = heads.loss("linear" if from_logits else "softmax", label_smoothing=0.1, units=3)
+        assert float(tf.reduce_mean(loss(labels, outputs))) == pytest.approx(expected, rel=1e-5)
+    from pipeline.recipe import ConfigError
+    with pytest.raises(ConfigError, match=r"train.label_smoothing must be in \[0, 1\), got 1.0"):
+        TINY_RECIPE.replace(label_smoothing=1.0)
+
+
+def test_sgd_is_nesterov_momentum_and_unknown_optimizers_fail():
+    optimizer = fit.make_optimizer("sgd", 0.05)
+    assert optimizer.get_config()["nesterov"] and optimizer.get_config()["momentum"] == 0.9
+    with pytest.raises(PipelineError, match="unknown optimizer 'rmsprop'"):
+        fit.make_optimizer("rmsprop", 0.05)
 
 
 def test_flip_crop_changes_images_but_not_shapes_or_labels():
