@@ -144,7 +144,7 @@ def graph(recipe: Recipe) -> Graph:
               when=lambda ctx: ctx.recipe.qat == "on"),
         *mode_stages(recipe),
         Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),
-              files=(debug.LAYER_ERRORS_FILE,)),
+              files=(debug.LAYER_ERRORS_FILE,), when=debug.active),
         Stage("selective", selective.run, reads=("compressed",),
               writes=(tflite("int8_mixed", MIXED_FILE),), group="debug",
               sections=("convert", "debug", "fallback", "validate", "latency"),

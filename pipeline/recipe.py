@@ -316,8 +316,8 @@ class OutputsConfig(Section):
 @section("debug")
 class DebugConfig(Section):
     """Per-layer int8 error analysis (TFLite's QuantizationDebugger)."""
-    debug_samples: int = knob(64, "Calibration samples the per-layer error analysis runs on.",
-                              minimum=0)
+    debug_samples: int = knob(64, "Calibration samples the per-layer error analysis runs on "
+                              "(0: no analysis, and so no float fallback).", minimum=0)
 
 
 @section("fallback")

@@ -40,6 +40,8 @@ def build_tiny_cnn(dataset: Dataset, filters: int = 8, units: int = 16):
     ])
 
 
+# Command-line runs in tests: host latency timed briefly (the defaults time 1 s per file).
+QUICK_TIMING = ["--latency_min_runs=20", "--latency_min_seconds=0.05", "--latency_warmup_runs=2"]
 TINY_RECIPE = Recipe(epochs=6, batch_size=32, learning_rate=1e-2, prune_epochs=3,
                      prune_learning_rate=2e-3, qat_epochs=1, qat_learning_rate=1e-3,
                      calibration_samples=64, latency_min_runs=20, latency_min_seconds=0.05,

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, TINY_RECIPE
+from conftest import QUICK_TIMING, REPO, TINY_RECIPE
 from pipeline import compress, compression
 from pipeline.bookkeeping import progress
 
@@ -113,7 +113,7 @@ def test_cli_search_with_no_candidate_in_budget_fails_in_one_line(tmp_path):
     args = [sys.executable, "-m", "pipeline", "quantize", f"--out={tmp_path}", "--epochs=1",
             "--search", "--search_clusters=off", "--search_min_sparsity=0.5",
             "--search_max_sparsity=0.5", "--calibration_samples=50", "--accuracy_budget=-50",
-            "--max_float_layers=0", "--quiet"]
+            "--max_float_layers=0", "--debug_samples=0", "--quiet", *QUICK_TIMING]
     missed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert missed.returncode == 2, missed.stderr[-2000:]
     assert missed.stderr.strip().splitlines()[-1].startswith(
@@ -148,7 +148,8 @@ def test_collaborative_qat_keeps_zeros_after_a_dense_layer(quadrants):
     from pipeline.stages import cluster, convert, prune, qat, train
     from pipeline.tflite import measure
     seed_everything(1)
-    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100, qat_learning_rate=1e-3)
+    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100, qat_learning_rate=1e-3,
+                                    prune_epochs=2)
     model, _ = train.train(build_conv_bn_with_dense_stem(quadrants), quadrants,
                            recipe.replace(epochs=2))
     pruned, _ = prune.prune(model, quadrants, recipe)

@@ -6,11 +6,12 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO
+from conftest import QUICK_TIMING, REPO
 from pipeline.bookkeeping import lock
 
 # digits_cnn with a short baseline and a long QAT, so a kill lands inside QAT.
-QUICK = ["--epochs=3", "--prune_epochs=2", "--qat_epochs=25", "--calibration_samples=100"]
+QUICK = ["--epochs=3", "--prune_epochs=2", "--qat_epochs=25", "--calibration_samples=100",
+         *QUICK_TIMING]
 
 
 def start(out, *extra):

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+from conftest import QUICK_TIMING, REPO, TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
 from models import user
 from pipeline import compression
 from pipeline.bookkeeping import progress
@@ -62,7 +62,7 @@ def test_keras_file_through_the_command_line(trained_user_model, npz_path, tmp_p
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "pipeline", "quantize", f"--model={model_path}",
                            f"--data={npz_path}", f"--out={out}", "--prune_epochs=1",
-                           "--qat_epochs=1", "--calibration_samples=32", "--quiet"],
+                           "--qat_epochs=1", "--calibration_samples=32", "--quiet", *QUICK_TIMING],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.load(open(out / "report.json"))

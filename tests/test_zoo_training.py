@@ -49,6 +49,18 @@ def test_label_smoothing_moves_that_much_of_the_target_onto_all_classes():
         TINY_RECIPE.replace(label_smoothing=1.0)
 
 
+def test_a_baseline_trained_with_label_smoothing_loads_without_this_project(tmp_path):
+    from pipeline.keras import keras
+    from pipeline.stages import train
+    dataset = make_quadrant_dataset(n_train=64, n_test=32)
+    model, _ = train.train(build_tiny_cnn(dataset), dataset,
+                           TINY_RECIPE.replace(epochs=1, label_smoothing=0.1))
+    model.save(tmp_path / "baseline.keras")
+    loaded = keras.models.load_model(tmp_path / "baseline.keras")  # A user's plain load.
+    assert type(loaded.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert type(loaded.optimizer).__name__ == "Adam" and int(loaded.optimizer.iterations) == 2
+
+
 def test_sgd_is_nesterov_momentum_and_unknown_optimizers_fail():
     optimizer = fit.make_optimizer("sgd", 0.05)
     assert optimizer.get_config()["nesterov"] and optimizer.get_config()["momentum"] == 0.9

@@ -123,7 +123,7 @@ def report(runner) -> dict:
         "comparison": built[1]["vs_float"],
         "distillation": (None if ctx.teacher is None else distillation.section(
             metrics, recipe, ctx.teacher.name, built, distilled)),
-        "layer_errors": metrics["debug"]["layers"],
+        "layer_errors": metrics.get("debug", {}).get("layers", []),
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
         "task": task_section(ctx.dataset.task),
         "reference": reference(keras_float, ctx.dataset),

@@ -98,3 +98,9 @@ def run(inputs, ctx):
                         ctx.calibration[:ctx.recipe.debug_samples])
     write_csv(ctx.path(LAYER_ERRORS_FILE), rows)
     return {}, {"layers": rows}
+
+
+def active(ctx) -> bool:
+    """The condition of stage `debug` (and so of `selective`, which keeps its worst layers
+    float first): `--debug_samples=0` turns the analysis off."""
+    return ctx.recipe.debug_samples > 0

@@ -10,13 +10,20 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     when a `teacher` is given; returns (model, metrics).
 
     Only the baseline (and distillation) use the recipe's optimizer, label smoothing,
-    learning-rate schedule and augmentation; pruning and QAT fine-tune at constant learning rates on the plain split.
+    learning-rate schedule and augmentation; pruning and QAT fine-tune with Adam at constant
+    learning rates on the plain split.
     """
     head = heads.head_kind(model)
     fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
             batch_size=recipe.batch_size, schedule=recipe.lr_schedule, augment=recipe.augment,
             teacher=teacher, head=head, optimizer=recipe.optimizer,
-            label_smoothing=recipe.label_smoothing if fit.targets(dataset) == "labels" else 0.0)
+            label_smoothing=recipe.label_smoothing)
+    if recipe.label_smoothing:
+        # The saved baseline must load anywhere (as a user's --teacher, in their own code):
+        # it is compiled with the stock loss, not the smoothed one only this project knows,
+        # and keeps its trained optimizer (a fresh one warns on every load).
+        fit.compile_model(model, recipe.learning_rate, head, fit.targets(dataset),
+                          optimizer=model.optimizer)
     return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
                    "epochs": recipe.epochs, "head": head}
 

@@ -32,8 +32,11 @@ def compile_model(model, learning_rate, head: str = "linear", targets: str = "la
         metrics=["accuracy"] if targets == "labels" else [])
 
 
-def make_optimizer(name: str, learning_rate):
-    """adam, or sgd with Nesterov momentum 0.9 (the classic CIFAR ResNet optimizer)."""
+def make_optimizer(name, learning_rate):
+    """adam, or sgd with Nesterov momentum 0.9 (the classic CIFAR ResNet optimizer); an
+    optimizer object is used as it is."""
+    if not isinstance(name, str):
+        return name
     if name == "adam":
         return keras.optimizers.Adam(learning_rate)
     if name == "sgd":
