@@ -88,6 +88,9 @@ def test_the_search_stops_at_the_budget_and_resumes_after_a_kill(
     assert clustered and clustered[0]["stages"][f"prune_s{clustered[0]['sparsity']:.2f}"] == \
         "reused" and "ran" in clustered[0]["stages"].values()
     assert found["cost"]["candidates_reused"] == len(off)
+    assert all(c.get("clustered_max_unique_values") is None for c in off)
+    assert all(c["clustered_max_unique_values"] <= CLUSTERS for c in clustered
+               if c["status"] == "evaluated")
 
     # Stops at the budget: the winner meets it, and every smaller file misses it.
     chosen = next(c for c in found["candidates"] if c["tag"] == found["chosen"])
@@ -189,3 +192,13 @@ def test_collaborative_qat_keeps_channels_with_fewer_clusters_per_channel(quadra
     found = measure.weight_clusters(convert.to_int8(quantized, quadrants.x_train[:64]))
     body = next(row for name, row in found.items() if "body" in name)
     assert body["per_channel_max"] <= CLUSTERS, body
+
+
+def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
+    from pipeline.tflite import measure
+    per_tensor = {"m/quant_body/Conv2D": {"unique": 30, "weights": 576, "per_channel_max": 4},
+                  "m/quant_body_2/Conv2D": {"unique": 90, "weights": 576, "per_channel_max": 9},
+                  "m/quant_logits/MatMul": {"unique": 55, "weights": 64, "per_channel_max": None}}
+    assert measure.max_unique(per_tensor) == 55
+    assert measure.max_unique(per_tensor, ["body"]) == 4
+    assert measure.max_unique(per_tensor, []) == 0

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Output, Stage
 from pipeline.runner import Context, Runner
 from pipeline.stages import selective
+from pipeline.tflite import measure
 
 SEARCH_DIR = "search"
 BEST_FILE = "search_best.keras"
@@ -166,8 +167,11 @@ class Candidates:
         if figures is None:
             return {"status": "abandoned", "keras_accuracy": keras, "meets_budget": False}
         keep = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "max_unique_values")
+        clustered = metrics.get(f"cluster_{tag}", {}).get("layers")
         return {"status": "evaluated", "keras_accuracy": keras, "path": os.path.join(
                     SEARCH_DIR, f"int8_{tag}.tflite"), **{k: figures[k] for k in keep},
+                "clustered_max_unique_values": None if clustered is None else
+                measure.max_unique(figures["unique_values"], clustered),
                 "weight_sparsity": figures["sparsity"],  # Measured; `sparsity` is the target.
                 "meets_budget": selective.meets(figures["accuracy"], self.reference,
                                                 self.ctx.recipe.accuracy_budget)}

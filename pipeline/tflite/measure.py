@@ -142,6 +142,11 @@ def weight_clusters(model: bytes) -> dict:
     return per_tensor
 
 
-def max_unique(per_tensor: dict) -> int:
-    """The most distinct values any weight tensor (any channel, where per channel) holds."""
+def max_unique(per_tensor: dict, layers=None) -> int:
+    """The most distinct values any weight tensor (any channel, where per channel) holds;
+    with `layers`, only the tensors of those Keras layers (a clustered model's small layers
+    stay unclustered and hold many)."""
+    if layers is not None:
+        names = set(layers) | {f"quant_{name}" for name in layers}
+        per_tensor = {t: r for t, r in per_tensor.items() if names & set(t.split("/"))}
     return max((r["per_channel_max"] or r["unique"] for r in per_tensor.values()), default=0)
