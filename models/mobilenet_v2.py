@@ -61,7 +61,7 @@ ENTRY = register(ZooEntry(
     # 64x64 inside the model (2x2 last feature map instead of 1x1): in a 2-epoch trial on the
     # full CIFAR-10, 49.2% against 22.3% at 32x32 (alpha 0.5) and 35.7% (alpha 1.0), at 135 s
     # an epoch on 2 cores. 18 epochs: 2,328 s of training, 67.61% float (2026-12-04); the hour
-    # allows ~25, not yet measured.
+    # allows ~27, not yet measured.
     recipe=Recipe(epochs=18, batch_size=64, learning_rate=0.05, optimizer="sgd",
                   label_smoothing=0.1, lr_schedule="cosine", augment="flip_crop", alpha=0.35,
                   input_size=64, prune_epochs=2, sparsity=0.5, initial_sparsity=0.2,
