@@ -12,6 +12,11 @@ MODEL ?= digits_cnn
 OUT ?= artifacts/$(basename $(notdir $(patsubst %/,%,$(MODEL))))
 ARGS ?=
 PYTEST_ARGS ?=
+# Two pytest workers: one process keeps a core busy only half the time (tiny models, imports,
+# subprocess start-up), so a second one nearly halves the suite on 2 cores; whole files go to
+# one worker so module fixtures are built once. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 TFLITE ?=
 DATA ?=
 FUZZ_CASES ?= 10000
@@ -46,10 +51,10 @@ fuzz: $(STAMP)
 test: $(STAMP) $(LEGACY_VENV)/.installed
 	-@$(MAKE) --no-print-directory browser-deps
 	-@$(MAKE) --no-print-directory mediapipe-venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf artifacts .pytest_cache
