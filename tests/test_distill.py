@@ -102,6 +102,22 @@ def test_the_teacher_steers_the_gradient_and_stays_frozen(quadrants, trained_tea
         np.testing.assert_array_equal(before, after)
 
 
+def test_a_student_distilled_with_label_smoothing_is_saved_with_an_optimizer(
+        quadrants, trained_teacher, tmp_path):
+    # Label smoothing recompiles the trained model with the stock loss so the file loads
+    # anywhere; the distilled student's optimizer lived in the Distiller (this crashed after
+    # 30 epochs of resnet8_slim, whose recipe smooths labels).
+    from pipeline.stages import train
+    seed_everything(0)
+    recipe = TINY_RECIPE.replace(epochs=1, label_smoothing=0.1)
+    student, metrics = train.train(build_tiny_cnn(quadrants), quadrants, recipe,
+                                   distill.Teacher(trained_teacher))
+    assert student.optimizer is not None and metrics["epochs"] == 1
+    student.save(tmp_path / "student.keras")
+    loaded = keras.models.load_model(tmp_path / "student.keras")
+    assert type(loaded.loss).__name__ == type(trained_teacher.loss).__name__
+
+
 class CountingTeacher(keras.Model):
     """A teacher that counts the batches it was asked about during training."""
 
