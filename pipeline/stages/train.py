@@ -22,10 +22,8 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
         # The saved baseline must load anywhere (as a user's --teacher, in their own code):
         # it is compiled with the stock loss, not the smoothed one only this project knows,
         # and keeps its trained optimizer (a fresh one warns on every load).
-        # A distilled student was trained inside the Distiller: it has no optimizer of its own.
-        optimizer = recipe.optimizer if model.optimizer is None else model.optimizer
         fit.compile_model(model, recipe.learning_rate, head, fit.targets(dataset),
-                          optimizer=optimizer)
+                          optimizer=model.optimizer)
     return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
                    "epochs": recipe.epochs, "head": head}
 

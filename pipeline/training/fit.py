@@ -122,15 +122,18 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     else:  # The Distiller computes its own loss: it needs only the optimizer.
         trainee = Distiller(model, teacher)
         trainee.compile(optimizer=make_optimizer(optimizer, rate))
-    if epochs == 0:
-        return
     callbacks = [*callbacks, StopWhenInterrupted()]
-    if augment == "none":
+    if epochs and augment == "none":
         trainee.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
                     shuffle=True, callbacks=callbacks, verbose=progress.keras_verbose())
-        return
-    batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
-    trainee.fit(batches, epochs=epochs, callbacks=callbacks, verbose=progress.keras_verbose())
+    elif epochs:
+        batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
+        trainee.fit(batches, epochs=epochs, callbacks=callbacks,
+                    verbose=progress.keras_verbose())
+    if trainee is not model:
+        # The student leaves the Distiller compiled as a model of its own, with the
+        # optimizer that trained it: it is saved, reloaded and fine-tuned like any baseline.
+        compile_model(model, rate, head, targets(dataset), trainee.optimizer, label_smoothing)
 
 
 def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> float:
