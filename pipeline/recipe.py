@@ -267,7 +267,10 @@ class ClusterConfig(Section):
     clusters: int = knob(0, "Weight clusters per kernel (per channel for convolutions with "
                          "--cluster_per_channel); 0: no clustering.", minimum=0)
     cluster_per_channel: bool = knob(True, "Cluster each output channel of a Conv2D on its "
-                                     "own (int8 quantizes convolutions per channel).")
+                                     "own (int8 quantizes convolutions per channel); off: one "
+                                     "set of values per kernel, BatchNorm folded in first, one "
+                                     "int8 scale per kernel (the codes repeat across channels: "
+                                     "smaller gzip).")
     cluster_epochs: int = knob(1, "Clustering fine-tune epochs.", minimum=0)
     cluster_learning_rate: float = knob(1e-4, "Clustering fine-tune learning rate.")
 

@@ -202,3 +202,33 @@ def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
     assert measure.max_unique(per_tensor) == 55
     assert measure.max_unique(per_tensor, ["body"]) == 4
     assert measure.max_unique(per_tensor, []) == 0
+
+
+def test_kernels_clustered_per_tensor_hold_the_same_int8_codes_in_every_channel(quadrants):
+    # Per channel, the converter's BatchNorm fold and the per-channel scales give each
+    # channel its own rescaled copy of the centroids; per tensor, the folded kernel is
+    # clustered and quantized with one scale, so the whole tensor holds a few codes.
+    from pipeline.keras import seed_everything
+    from pipeline.stages import cluster, convert, prune, qat, train
+    from pipeline.tflite import measure
+    seed_everything(1)
+    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100, qat_learning_rate=1e-3)
+    model, _ = train.train(build_conv_bn_with_dense_stem(quadrants), quadrants,
+                           recipe.replace(epochs=2))
+    pruned, _ = prune.prune(model, quadrants, recipe)
+    found = {}
+    for per_channel in (True, False):
+        level = recipe.replace(cluster_per_channel=per_channel)
+        clustered, metrics = cluster.cluster(pruned, quadrants, level)
+        quantized, _ = qat.qat(clustered, quadrants, level, clustered=True)
+        tflite = convert.to_int8(quantized, quadrants.x_train[:64])
+        rows = measure.weight_clusters(tflite)
+        found[per_channel] = (metrics, next(r for t, r in rows.items() if "quant_body/" in t),
+                              measure.weight_sparsity(tflite)["per_tensor"])
+    metrics, body, _ = found[True]
+    assert metrics["folded_batchnorm"] == [] and body["unique"] > 2 * CLUSTERS
+    metrics, body, sparsity = found[False]
+    assert sorted(metrics["folded_batchnorm"]) == ["body_bn", "stem_bn"]
+    assert body["per_channel_max"] is None and body["unique"] <= CLUSTERS, body
+    body_sparsity = next(s for t, s in sparsity.items() if "quant_body/" in t)
+    assert body_sparsity >= metrics["layers"]["body"]["sparsity"] - 0.01

@@ -5,9 +5,11 @@ Each chosen kernel ends with at most `clusters` distinct values (per output chan
 Conv2D clustered per channel): an int8 file then stores a few values many times over, which
 gzip and weight-sharing hardware exploit. Clustering runs after pruning: when the model has
 zeros, tfmot's sparsity-preserving clustering keeps a zero centroid so the pruned weights
-stay zero. Small layers stay as they are, by the same rule as pruning (`--prune_layers`,
-`--min_prune_weights`): a 3x3 stem conv shared among 8 values saves nothing and costs
-accuracy.
+stay zero. Clustered per tensor (`--nocluster_per_channel`), each BatchNorm is first folded
+into the kernel before it and the kernel is quantized with one scale: the file then holds the
+same few int8 codes in every channel, not a rescaled copy of them per channel. Small layers
+stay as they are, by the same rule as pruning (`--prune_layers`, `--min_prune_weights`): a
+3x3 stem conv shared among 8 values saves nothing and costs accuracy.
 """
 import numpy as np
 
@@ -18,7 +20,7 @@ from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
 from pipeline.stages import prune as prune_stage
 from pipeline.stages.distill import compression_teacher
-from pipeline.training import fit
+from pipeline.training import fit, fold_batchnorm
 from pipeline.training.distill import Teacher
 
 
@@ -84,7 +86,14 @@ def unique_values(kernel: np.ndarray, per_channel: bool) -> int:
 
 def cluster(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None):
     """Clusters a copy of a trained (pruned) model, fine-tuning the centroids on the labels
-    or the distillation loss; returns (stripped model, metrics)."""
+    or the distillation loss; returns (stripped model, metrics).
+
+    Clustered per tensor, the kernels are clustered with their BatchNorm folded in (the
+    values the file will hold) so that all channels share the same few values there.
+    """
+    folded = [] if recipe.cluster_per_channel else list(fold_batchnorm.foldable_pairs(model))
+    if folded:
+        model = fold_batchnorm.fold_batchnorm(model)
     chosen = plan(model, recipe)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
@@ -112,7 +121,8 @@ def cluster(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = N
                         "sparsity": float(np.mean(kernel == 0))}
     return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size),
                       "clusters": recipe.clusters, "layers": layers,
-                      "sparsity": prune_stage.overall_sparsity(stripped)}
+                      "sparsity": prune_stage.overall_sparsity(stripped),
+                      "folded_batchnorm": folded}
 
 
 def run(inputs, ctx):

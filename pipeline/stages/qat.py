@@ -26,7 +26,7 @@ def quantize_model(model, preserve_sparsity: bool = True, clustered: bool = Fals
         scheme = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
     # quantize_apply clones through layer configs; a Lambda layer (the user's own model,
     # already loaded by their choice) deserializes only outside Keras' safe mode.
-    with SafeModeScope(False), quant_support.scope(), quant_support.per_channel_clusters_kept():
+    with SafeModeScope(False), quant_support.scope(), quant_support.clusters_kept():
         return tfmot.quantization.keras.quantize_apply(annotated, scheme)
 
 

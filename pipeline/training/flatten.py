@@ -13,12 +13,17 @@ def has_nested(model) -> bool:
     return any(isinstance(layer, keras.Model) for layer in model.layers)
 
 
-def _replay(model, tensors):
-    """`model` applied to `tensors` layer by layer (nested models recursively)."""
+def _call(layer, inputs):
+    return layer(inputs)
+
+
+def replay(model, tensors, call=_call):
+    """`model` applied to `tensors` layer by layer (nested models recursively), each layer
+    applied by `call(layer, inputs)`: a caller substitutes or skips layers there."""
     if isinstance(model, keras.Sequential):
         x = tensors
         for layer in model.layers:
-            x = _replay(layer, x) if isinstance(layer, keras.Model) else layer(x)
+            x = replay(layer, x, call) if isinstance(layer, keras.Model) else call(layer, x)
         return x
     if not hasattr(model, "_nodes_by_depth"):
         raise PipelineError(f"nested model {model.name} is a subclassed model: it cannot be "
@@ -32,7 +37,8 @@ def _replay(model, tensors):
             args = [values[id(t)] for t in node.keras_inputs]
             layer = node.layer
             inputs = args[0] if len(args) == 1 else args
-            out = _replay(layer, inputs) if isinstance(layer, keras.Model) else layer(inputs)
+            out = replay(layer, inputs, call) if isinstance(layer, keras.Model) \
+                else call(layer, inputs)
             for t, v in zip(node.outputs if isinstance(node.outputs, list) else [node.outputs],
                             out if isinstance(out, list) else [out]):
                 values[id(t)] = v
@@ -46,7 +52,7 @@ def flatten_nested(model):
         return model
     inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0])
               for t in model.inputs]
-    outputs = _replay(model, inputs[0] if len(inputs) == 1 else inputs)
+    outputs = replay(model, inputs[0] if len(inputs) == 1 else inputs)
     names = [layer.name for layer in _all_layers(model)]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:

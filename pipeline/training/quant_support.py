@@ -108,8 +108,14 @@ def cluster_preserve_scheme(preserve_sparsity: bool):
         def get_quantize_config(self, layer):
             # The configs of some layer types are shared too: copy both.
             config = copy.copy(super().get_quantize_config(layer))
-            if getattr(config, "weight_quantizer", None) is not None:
-                config.weight_quantizer = copy.copy(config.weight_quantizer)
+            quantizer = getattr(config, "weight_quantizer", None)
+            if quantizer is None:
+                return config
+            if isinstance(quantizer, registry.ClusterPreserveDefault8BitConvWeightsQuantizer) \
+                    and shares_values_across_channels(layer):
+                quantizer = registry.ClusterPreserveDefault8BitWeightsQuantizer(
+                    quantizer.preserve_sparsity)
+            config.weight_quantizer = copy.copy(quantizer)
             return config
 
     class Scheme(tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme):
@@ -117,6 +123,21 @@ def cluster_preserve_scheme(preserve_sparsity: bool):
             return PerLayerRegistry(self.preserve_sparsity)
 
     return Scheme(preserve_sparsity=preserve_sparsity)
+
+
+def shares_values_across_channels(layer) -> bool:
+    """Whether a convolution's output channels all draw from one set of values (a kernel
+    clustered per tensor). Such a kernel is quantized with one scale per tensor: per-channel
+    scales would turn each shared value into a different int8 code in every channel."""
+    kernels = [w for w in layer.weights if "kernel" in w.name]
+    return bool(kernels) and kernels[0].shape.rank >= 2 and shared_by_all_channels(
+        kernels[0].numpy())
+
+
+def shared_by_all_channels(kernel: np.ndarray) -> bool:
+    """Whether a channels-last kernel holds no more values in all than its richest channel."""
+    per_channel = max(len(np.unique(kernel[..., c])) for c in range(kernel.shape[-1]))
+    return kernel.shape[-1] > 1 and len(np.unique(kernel)) <= per_channel
 
 
 def _cluster_registry_module():
@@ -138,28 +159,32 @@ def channel_centroids(weight: np.ndarray):
 
 
 @contextlib.contextmanager
-def per_channel_clusters_kept():
-    """While open, the collaborative scheme keeps per-channel clusters per channel.
+def clusters_kept():
+    """While open, the collaborative scheme keeps per-channel clusters per channel, and
+    clusters shared by all channels shared.
 
     tfmot reads a conv's clusters per channel only when every channel has the same number of
     values, give or take one; a channel with an empty cluster or without pruned zeros (a
     count two below the rest) sent the whole kernel to per-tensor clusters, hundreds of
     centroids its channels then drifted among (a kernel whose last channels hold 2 values
-    ended with 9 per channel where clustering left 4). Kernels clustered per tensor stay
-    per tensor.
+    ended with 9 per channel where clustering left 4). And a kernel clustered per tensor,
+    whose channels each hold all of its few values, was read per channel: each channel got
+    its own copy of the centroids, which then drifted apart (4 values became 21).
     """
     module = _cluster_registry_module()
     original = module.get_centroids
 
     def get_centroids(layer, weight, data_format):
         found = original(layer, weight, data_format)
-        if found[3] or data_format == "channels_first" or \
-                not isinstance(layer.layer, keras.layers.Conv2D):
+        if data_format == "channels_first" or not isinstance(layer.layer, keras.layers.Conv2D):
             return found
         values = np.asarray(weight)
-        centroids, k, lookup = channel_centroids(values)
-        if len(np.unique(values)) <= k:  # One set of values shared by all channels.
+        if shared_by_all_channels(values):
+            centroids, lookup = module.get_unique(weight)
+            return centroids, tf.size(centroids), lookup, False
+        if found[3]:
             return found
+        centroids, k, lookup = channel_centroids(values)
         return (tf.constant(centroids, weight.dtype), k, tf.constant(lookup, tf.int32), True)
 
     module.get_centroids = get_centroids
