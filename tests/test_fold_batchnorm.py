@@ -52,3 +52,8 @@ def test_a_sequential_model_folds_and_a_model_without_batchnorm_is_returned_as_i
                                rtol=1e-4, atol=1e-5)
     plain = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
     assert fold_batchnorm(plain) is plain
+    # A transposed conv's kernel ends in its input channels: a per-output-channel scale
+    # would be applied to the wrong axis.
+    transposed = keras.Sequential([keras.Input((4, 4, 2)), layers.Conv2DTranspose(3, 3),
+                                   layers.BatchNormalization()])
+    assert foldable_pairs(transposed) == {}

@@ -65,7 +65,8 @@ def foldable_pairs(model) -> dict[str, str]:
     for node in graph.nodes:
         if isinstance(node.layer, keras.layers.BatchNormalization):
             producer = graph.sole_input(node)
-            if isinstance(producer, FOLDABLE) and _linear(producer) and _last_axis(node.layer):
+            # Exact types: Conv2DTranspose is a Conv2D whose kernel ends in input channels.
+            if type(producer) in FOLDABLE and _linear(producer) and _last_axis(node.layer):
                 pairs[node.layer.name] = producer.name
     return pairs
 
