@@ -363,6 +363,10 @@ class SearchConfig(Section):
                                   "tries, in this order (off: no clustering).")
     search_epochs: int = knob(1, "Fine-tune epochs of each candidate's pruning, clustering and "
                               "QAT (each).", minimum=1)
+    search_cluster_epochs: int = knob(0, "Clustering fine-tune epochs of each clustered "
+                                      "candidate (0: --search_epochs): few shared values lose "
+                                      "more than pruning and need longer to recover.",
+                                      minimum=0)
     # Per-step overhead dominates small networks: a larger batch makes clustering and QAT
     # several times faster at no measured loss; the pruning ladder keeps --batch_size.
     search_batch_size: int = knob(128, "Batch size of each candidate's clustering and QAT "

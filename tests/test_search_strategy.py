@@ -108,3 +108,13 @@ def test_the_search_replaces_pruning_clustering_and_qat():
     assert "search" not in plain
     off = compression.graph(TINY_RECIPE.replace(search=True, qat="off")).names()
     assert "search_qat" not in off and "convert_int8" in off
+
+
+def test_a_candidate_clusters_for_search_cluster_epochs_and_prunes_for_search_epochs():
+    from pipeline.stages.search import candidate_recipe
+    recipe = TINY_RECIPE.replace(search=True, search_epochs=1, search_cluster_epochs=3)
+    level = candidate_recipe(recipe, search.Candidate(0.6, 8))
+    assert (level.prune_epochs, level.cluster_epochs, level.qat_epochs) == (1, 3, 1)
+    assert (level.sparsity, level.clusters) == (0.6, 8)
+    default = candidate_recipe(recipe.replace(search_cluster_epochs=0), search.Candidate(0.6, 8))
+    assert default.cluster_epochs == 1

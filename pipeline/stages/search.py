@@ -41,7 +41,8 @@ def candidate_recipe(recipe, candidate: search.Candidate):
     epochs = recipe.search_epochs
     return recipe.replace(sparsity=candidate.sparsity, clusters=candidate.clusters,
                           initial_sparsity=min(recipe.initial_sparsity, candidate.sparsity),
-                          prune_epochs=epochs, cluster_epochs=epochs, qat_epochs=epochs,
+                          prune_epochs=epochs, qat_epochs=epochs,
+                          cluster_epochs=recipe.search_cluster_epochs or epochs,
                           batch_size=recipe.search_batch_size or recipe.batch_size)
 
 
