@@ -46,19 +46,24 @@ def replay(model, tensors, call=_call):
     return outputs[0] if len(outputs) == 1 else outputs
 
 
+def rebuilt(model, call=_call):
+    """A new functional model: `model`'s graph replayed on fresh inputs (see `replay`)."""
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0])
+              for t in model.inputs]
+    outputs = replay(model, inputs[0] if len(inputs) == 1 else inputs, call)
+    return keras.Model(inputs, outputs, name=model.name)
+
+
 def flatten_nested(model):
     """`model` itself when nothing is nested; otherwise a flat model sharing its layers."""
     if not has_nested(model):
         return model
-    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0])
-              for t in model.inputs]
-    outputs = replay(model, inputs[0] if len(inputs) == 1 else inputs)
     names = [layer.name for layer in _all_layers(model)]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise PipelineError(f"cannot flatten {model.name}: layer names {', '.join(clashes)} are "
                             f"used in more than one nested model; give them unique names")
-    return keras.Model(inputs, outputs, name=model.name)
+    return rebuilt(model)
 
 
 def _all_layers(model) -> list:

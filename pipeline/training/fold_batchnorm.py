@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.keras import keras
-from pipeline.training.flatten import replay
+from pipeline.training.flatten import rebuilt
 
 FOLDABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
@@ -137,10 +137,7 @@ def fold_batchnorm(model):
             return inputs  # Now inside the layer before them.
         return folded.get(layer.name, layer)(inputs)
 
-    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0])
-              for t in copy.inputs]
-    outputs = replay(copy, inputs[0] if len(inputs) == 1 else inputs, call)
-    result = keras.Model(inputs, outputs, name=model.name)
+    result = rebuilt(copy, call)
     for conv, bn in into.items():
         scale, shift = channel_scale_and_shift(copy.get_layer(bn))
         folded[conv].set_weights(_folded_weights(copy.get_layer(conv), scale, shift))
