@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import QUICK_TIMING, REPO, TINY_RECIPE
@@ -202,6 +203,21 @@ def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
     assert measure.max_unique(per_tensor) == 55
     assert measure.max_unique(per_tensor, ["body"]) == 4
     assert measure.max_unique(per_tensor, []) == 0
+
+
+def test_values_shared_across_channels_are_told_from_values_per_channel():
+    from pipeline.training.quant_support import shared_by_all_channels
+    rng = np.random.default_rng(0)
+    # 16 shared values, each channel using 12 of them: no channel holds all 16.
+    values = rng.normal(size=16)
+    shared = np.stack([rng.choice(rng.permutation(values)[:12], size=(3, 3, 16))
+                       for _ in range(16)], axis=-1)
+    assert shared_by_all_channels(shared)
+    own = np.stack([rng.choice(np.append(rng.normal(size=4), 0.0), size=(3, 3, 16))
+                    for _ in range(16)], axis=-1)
+    assert not shared_by_all_channels(own)  # Four values per channel, zero in all of them.
+    assert not shared_by_all_channels(rng.normal(size=(3, 3, 16, 16)))
+    assert not shared_by_all_channels(shared[..., :1])
 
 
 def test_kernels_clustered_per_tensor_hold_the_same_int8_codes_in_every_channel(quadrants):

@@ -135,9 +135,15 @@ def shares_values_across_channels(layer) -> bool:
 
 
 def shared_by_all_channels(kernel: np.ndarray) -> bool:
-    """Whether a channels-last kernel holds no more values in all than its richest channel."""
-    per_channel = max(len(np.unique(kernel[..., c])) for c in range(kernel.shape[-1]))
-    return kernel.shape[-1] > 1 and len(np.unique(kernel)) <= per_channel
+    """Whether a channels-last kernel's values recur across its output channels, as values
+    clustered per tensor do: on average each value is found in two channels or more. Values
+    clustered per channel (k-means run per channel) or not clustered at all belong to one
+    channel each, pruned zeros aside. Asking instead that some channel hold every value
+    missed kernels with a rare cluster that no single channel uses in full."""
+    if kernel.shape[-1] < 2:
+        return False
+    in_channels = sum(len(np.unique(kernel[..., c])) for c in range(kernel.shape[-1]))
+    return 2 * len(np.unique(kernel)) <= in_channels
 
 
 def _cluster_registry_module():
