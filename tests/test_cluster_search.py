@@ -205,6 +205,23 @@ def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
     assert measure.max_unique(per_tensor, []) == 0
 
 
+def test_the_report_names_the_batchnorms_folded_before_clustering():
+    from pipeline.report import search as search_report
+    layer = {"per_channel": False, "preserve_sparsity": True, "unique_values": 8}
+    metrics = {"cluster": {"clusters": 8, "layers": {"body": layer}, "accuracy": 0.9,
+                           "sparsity": 0.5, "folded_batchnorm": ["body_bn"]}}
+    section = search_report.clustering_section(metrics)
+    assert section["folded_batchnorm"] == ["body_bn"]
+    row = {"unique": 8, "weights": 576, "per_channel_max": None}
+    report = {"clustering": section, "variants": [{"name": "int8", "unique_values": {
+        "m/quant_body/Conv2D": row}}]}
+    assert "folded into the layer before it" in "\n".join(
+        search_report.clustering_lines(report))
+    # Records written before the fold existed still read.
+    del metrics["cluster"]["folded_batchnorm"]
+    assert search_report.clustering_section(metrics)["folded_batchnorm"] == []
+
+
 def test_values_shared_across_channels_are_told_from_values_per_channel():
     from pipeline.training.quant_support import shared_by_all_channels
     rng = np.random.default_rng(0)

@@ -19,7 +19,9 @@ def clustering_section(metrics: dict) -> dict | None:
     cluster = metrics.get("cluster") or stage_metrics(metrics).get("cluster")
     if not cluster:
         return None
-    return {k: cluster[k] for k in ("clusters", "layers", "accuracy", "sparsity")}
+    return {**{k: cluster[k] for k in ("clusters", "layers", "accuracy", "sparsity")},
+            # BatchNorms folded into the layer before them, so the file holds the clusters.
+            "folded_batchnorm": cluster.get("folded_batchnorm", [])}
 
 
 def search_section(metrics: dict) -> dict | None:
@@ -48,6 +50,10 @@ def clustering_lines(report: dict) -> list[str]:
             f"`{n}` ({'per channel' if c['per_channel'] else 'per tensor'}"
             f"{', zeros kept' if c['preserve_sparsity'] else ''})"
             for n, c in cluster["layers"].items()) + ".", ""]
+        if cluster["folded_batchnorm"]:
+            lines += ["BatchNorm folded into the layer before it ahead of clustering per tensor "
+                      "(with a ReLU after it, if any): " + ", ".join(
+                          f"`{n}`" for n in cluster["folded_batchnorm"]) + ".", ""]
     lines += ["| variant | tensor | weights | distinct values | zeros |", "|---|---|---|---|---|"]
     for v in variants:
         for name, row in v["unique_values"].items():
