@@ -1,5 +1,5 @@
 """Stage: quantization-aware training that keeps the pruned zeros (PQAT)."""
-from pipeline.training import fit, heads, quant_support
+from pipeline.training import fit, fold_scaling, heads, quant_support
 from pipeline.data import Dataset
 from pipeline.training.distill import Teacher
 from pipeline.keras import SafeModeScope, tfmot
@@ -15,7 +15,9 @@ def quantize_model(model, preserve_sparsity: bool = True, clustered: bool = Fals
     fine-tuning, so the sparsity survives into the int8 file. A `clustered` model gets
     tfmot's collaborative scheme instead (cluster- and sparsity-preserving QAT): it trains
     the centroids, not the weights, so each kernel keeps its few values and its zeros.
+    A scale-only Rescaling is folded into the layer it feeds first, as the converter will.
     """
+    model = fold_scaling.fold_input_scaling(model)
     skip = {u["layer"] for u in quant_support.unsupported_layers(model)}
     annotated = quant_support.annotate_supported(model, skip)
     if clustered:

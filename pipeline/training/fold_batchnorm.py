@@ -34,7 +34,7 @@ def _own_nodes(model) -> list:
             if not node.is_input]
 
 
-class _Graph:
+class LayerCalls:
     """How often each layer is called in `model` and how many calls read each tensor."""
 
     def __init__(self, model):
@@ -60,7 +60,7 @@ def foldable_pairs(model) -> dict[str, str]:
     """BatchNorm name -> the name of the layer it folds into: a Conv2D, DepthwiseConv2D or
     Dense without activation, called once, whose output only that BatchNorm reads (over
     the channel axis)."""
-    graph = _Graph(model)
+    graph = LayerCalls(model)
     pairs = {}
     for node in graph.nodes:
         if isinstance(node.layer, keras.layers.BatchNormalization):
@@ -85,7 +85,7 @@ def fused_relus(model, pairs: dict[str, str]) -> dict[str, str]:
     layer's activation, as the converter fuses it. Needed for QAT, not for the function:
     tfmot's QAT leaves the weights of a conv followed by a separate ReLU unquantized (its
     Conv->ReLU transform), so they would drift from their clusters in fine-tuning."""
-    graph = _Graph(model)
+    graph = LayerCalls(model)
     return {node.layer.name: pairs[producer.name] for node in graph.nodes
             if _plain_relu(node.layer)
             and (producer := graph.sole_input(node)) is not None and producer.name in pairs}
