@@ -195,6 +195,18 @@ def test_collaborative_qat_keeps_channels_with_fewer_clusters_per_channel(quadra
     assert body["per_channel_max"] <= CLUSTERS, body
 
 
+def test_depthwise_kernels_are_clustered_only_when_no_qat_would_spread_them_again():
+    from pipeline.keras import keras
+    from pipeline.stages import cluster
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 16))
+    x = layers.DepthwiseConv2D(3, depth_multiplier=4, name="dw")(inputs)  # 576 weights.
+    model = keras.Model(inputs, layers.Conv2D(16, 1, name="pw")(x))  # 1,024 weights.
+    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100)
+    assert set(cluster.plan(model, recipe)) == {"pw"}
+    assert set(cluster.plan(model, recipe.replace(qat="off"))) == {"dw", "pw"}
+
+
 def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
     from pipeline.tflite import measure
     per_tensor = {"m/quant_body/Conv2D": {"unique": 30, "weights": 576, "per_channel_max": 4},

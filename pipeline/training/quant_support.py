@@ -102,7 +102,7 @@ def cluster_preserve_scheme(preserve_sparsity: bool):
     zeros: on a network whose small stem conv stays dense, every pruned conv after it then
     lost its zeros in QAT (ResNet-8: 0.5 sparsity went to 0.31).
     """
-    registry = _cluster_registry_module()
+    registry = cluster_registry_module()
 
     class PerLayerRegistry(registry.Default8bitClusterPreserveQuantizeRegistry):
         def get_quantize_config(self, layer):
@@ -146,7 +146,7 @@ def shared_by_all_channels(kernel: np.ndarray) -> bool:
     return 2 * len(np.unique(kernel)) <= in_channels
 
 
-def _cluster_registry_module():
+def cluster_registry_module():
     from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.\
         cluster_preserve import cluster_preserve_quantize_registry
     return cluster_preserve_quantize_registry
@@ -177,7 +177,7 @@ def clusters_kept():
     whose channels each hold all of its few values, was read per channel: each channel got
     its own copy of the centroids, which then drifted apart (4 values became 21).
     """
-    module = _cluster_registry_module()
+    module = cluster_registry_module()
     original = module.get_centroids
 
     def get_centroids(layer, weight, data_format):
