@@ -271,6 +271,9 @@ class ClusterConfig(Section):
                                      "set of values per kernel, BatchNorm folded in first, one "
                                      "int8 scale per kernel (the codes repeat across channels: "
                                      "smaller gzip).")
+    cluster_layers: str = knob("auto", "Layers to cluster: auto (the layers pruning takes, "
+                               "--prune_layers), all (every kernel k-means can fit: the small "
+                               "stem and classifier too), or names as in --prune_layers.")
     cluster_epochs: int = knob(1, "Clustering fine-tune epochs.", minimum=0)
     cluster_learning_rate: float = knob(1e-4, "Clustering fine-tune learning rate.")
 

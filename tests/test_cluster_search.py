@@ -207,6 +207,16 @@ def test_depthwise_kernels_are_clustered_only_when_no_qat_would_spread_them_agai
     assert set(cluster.plan(model, recipe.replace(qat="off"))) == {"dw", "pw"}
 
 
+def test_cluster_layers_all_takes_the_small_layers_pruning_leaves_alone(quadrants):
+    from pipeline.stages import cluster
+    model = build_conv_bn_with_dense_stem(quadrants)  # stem 36, body 576, plain 2,304, logits 64.
+    recipe = CLUSTER_RECIPE.replace(min_prune_weights=100, cluster_per_channel=False)
+    assert set(cluster.plan(model, recipe)) == {"body", "plain"}
+    assert set(cluster.plan(model, recipe.replace(cluster_layers="all"))) == {
+        "stem", "body", "plain", "logits"}
+    assert set(cluster.plan(model, recipe.replace(cluster_layers="logits"))) == {"logits"}
+
+
 def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
     from pipeline.tflite import measure
     per_tensor = {"m/quant_body/Conv2D": {"unique": 30, "weights": 576, "per_channel_max": 4},

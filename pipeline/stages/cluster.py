@@ -63,7 +63,8 @@ def kmeans_fits(kernel: np.ndarray, clusters: int, preserve_sparsity: bool,
 
 def plan(model, recipe: Recipe) -> dict[str, dict]:
     """layer -> how it is clustered (per channel or not, zero kept or not), for the layers
-    the size rule picks whose weights k-means++ can initialize; the others stay as they are."""
+    `--cluster_layers` picks (by default pruning's choice) whose weights k-means++ can
+    initialize; the others stay as they are."""
     sizes = prune_stage.kernel_sizes(model)
     candidates = {n: s for n, s in sizes.items() if clusterable(model.get_layer(n))}
     if recipe.qat == "on":  # Clustering them would cost accuracy and leave nothing in the file.
@@ -75,7 +76,8 @@ def plan(model, recipe: Recipe) -> dict[str, dict]:
         raise PipelineError("the model has no conv or dense layer tfmot can cluster"
                             + (" and keep clustered through QAT" if recipe.qat == "on" else ""))
     chosen = {}
-    for name in prune_stage.choose_layers(candidates, recipe):
+    flag = "prune_layers" if recipe.cluster_layers.strip() == "auto" else "cluster_layers"
+    for name in prune_stage.choose_layers(candidates, recipe, flag):
         layer = model.get_layer(name)
         kernel = prune_stage.layer_kernel(layer).numpy()
         sparse = bool(np.any(kernel == 0))

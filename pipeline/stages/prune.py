@@ -71,9 +71,10 @@ def overall_sparsity(model) -> float:
 M_BY_N = (2, 4)
 
 
-def choose_layers(sizes: dict[str, int], recipe: Recipe) -> list[str]:
-    """The layers `--prune_layers` names: auto (size rule), all, names, or -name exclusions."""
-    spec = recipe.prune_layers.strip()
+def choose_layers(sizes: dict[str, int], recipe: Recipe, flag: str = "prune_layers") -> list[str]:
+    """The layers `--prune_layers` (or the list-valued knob `flag`) names: auto (size rule),
+    all, names, or -name exclusions."""
+    spec = getattr(recipe, flag).strip()
     if spec == "all":
         return list(sizes)
     names = [] if spec == "auto" else [n.strip() for n in spec.split(",") if n.strip()]
@@ -81,8 +82,8 @@ def choose_layers(sizes: dict[str, int], recipe: Recipe) -> list[str]:
     exclude = {n[1:] for n in names if n.startswith("-")}
     unknown = sorted((set(include) | exclude) - set(sizes))
     if unknown:
-        raise PipelineError(f"--prune_layers names {', '.join(unknown)}, not conv/dense layers "
-                            f"of this model; prunable layers: {', '.join(sizes)}")
+        raise PipelineError(f"--{flag} names {', '.join(unknown)}, not conv/dense layers "
+                            f"of this model it can take: {', '.join(sizes)}")
     if include:
         return include
     chosen = [n for n, size in sizes.items() if size >= recipe.min_prune_weights
