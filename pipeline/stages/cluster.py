@@ -67,17 +67,19 @@ def plan(model, recipe: Recipe) -> dict[str, dict]:
     initialize; the others stay as they are."""
     sizes = prune_stage.kernel_sizes(model)
     candidates = {n: s for n, s in sizes.items() if clusterable(model.get_layer(n))}
+    if not candidates:
+        raise PipelineError("the model has no conv or dense layer tfmot can cluster")
+    flag = "prune_layers" if recipe.cluster_layers.strip() == "auto" else "cluster_layers"
+    names = prune_stage.choose_layers(candidates, recipe, flag)
     if recipe.qat == "on":  # Clustering them would cost accuracy and leave nothing in the file.
-        for name in [n for n in candidates if lost_in_qat(model.get_layer(n))]:
+        for name in [n for n in names if lost_in_qat(model.get_layer(n))]:
             progress.say(f"[cluster] {name}: tfmot's QAT does not keep the clusters of a "
                          f"{type(model.get_layer(name)).__name__}; left as it is")
-            del candidates[name]
-    if not candidates:
-        raise PipelineError("the model has no conv or dense layer tfmot can cluster"
-                            + (" and keep clustered through QAT" if recipe.qat == "on" else ""))
+            names.remove(name)
+        if not names:
+            raise PipelineError("no layer to cluster that tfmot's QAT keeps clustered")
     chosen = {}
-    flag = "prune_layers" if recipe.cluster_layers.strip() == "auto" else "cluster_layers"
-    for name in prune_stage.choose_layers(candidates, recipe, flag):
+    for name in names:
         layer = model.get_layer(name)
         kernel = prune_stage.layer_kernel(layer).numpy()
         sparse = bool(np.any(kernel == 0))
