@@ -24,8 +24,8 @@ class ZooEntry:
     # recipe -> (Dataset, what the report says of the inputs): a loader that needs the run's
     # input contract (the user's npz); None: `load_data` and the entry's own `contract`.
     load_for: Callable | None = None
-    # How raw inputs become the model's (recorded next to the deliverable).
-    contract: InputContract = InputContract()
+    # How raw inputs become the model's, by input kind (recorded next to the deliverable).
+    contract: object = InputContract()  # pipeline.input_spec.InputSpec: image, tokens, audio, features
     # Whether Lambda code in the model's saved files may run (Keras safe mode off when the
     # runner loads a stage's .keras file). True for models built by Python code that is
     # running anyway; a model file the user brings only with --trust_model_code.
@@ -36,6 +36,9 @@ class ZooEntry:
     # A model saved by Keras 3 (pipeline/training/keras3.py): its version, the translation
     # check's figures, or the layer that keeps it on the post-training path (`post_training`).
     keras3: dict | None = dataclasses.field(default=None, compare=False)
+    # (recipe) -> pipeline.graph.Graph: an entry whose task the compression graph does not
+    # fit (a sequence-to-sequence translator) brings its own stage list; None: the default.
+    graph: Callable | None = None
 
     def make(self, dataset: Dataset, recipe: Recipe):
         """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)
