@@ -183,11 +183,20 @@ def measure(entries: list[dict], pipeline_files: dict, sample: np.ndarray,
 
 
 def _row(layer, kind, shape, macs, float_us, int8_us, ops) -> dict:
+    # Unrounded: the speed-up and the sum row are computed from the same figures a reader
+    # checks them against; rounding happens only where rows are shown or written (rounded()).
     timed = float_us is not None
     return {"layer": layer, "kind": kind, "output_shape": shape, "macs": int(macs),
-            "float_us": round(float_us, 3) if timed else None,
-            "int8_us": round(int8_us, 3) if timed else None,
-            "int8_speedup": round(float_us / int8_us, 2) if timed else None, "int8_ops": ops}
+            "float_us": float(float_us) if timed else None,
+            "int8_us": float(int8_us) if timed else None,
+            "int8_speedup": float(float_us / int8_us) if timed else None, "int8_ops": ops}
+
+
+def rounded(rows: list[dict]) -> list[dict]:
+    """Rows as written to the results file: µs to 3 decimals, speed-ups to 2."""
+    digits = {"float_us": 3, "int8_us": 3, "int8_speedup": 2}
+    return [{k: (round(v, digits[k]) if k in digits and v is not None else v)
+             for k, v in row.items()} for row in rows]
 
 
 def table_cells(rows: list[dict]) -> list[list[str]]:
@@ -243,8 +252,8 @@ def main(argv):
     if FLAGS.layers_dir:
         date = datetime.date.today().isoformat()
         stem = os.path.join(FLAGS.layers_dir, f"{entry.name}-layers-{date}")
-        artifacts.write_json(stem + ".json", {"model": entry.name, "date": date, "rows": rows,
-                                              "seconds": FLAGS.layer_latency_seconds})
+        artifacts.write_json(stem + ".json", {"model": entry.name, "date": date,
+                                              "rows": rounded(rows), "seconds": FLAGS.layer_latency_seconds})
         artifacts.write_text(stem + ".md", f"# Per-layer latency, float vs int8 ({date})\n\n"
                              f"{caption}.\n\n{markdown_table(table_cells(rows))}\n")
         print(f"\nwrote {stem}.json and {stem}.md")

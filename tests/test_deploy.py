@@ -173,7 +173,9 @@ def test_one_mediapipe_child_serves_every_request_and_reports_failures_in_one_li
 def test_a_mediapipe_child_that_dies_at_start_is_one_line(tmp_path, monkeypatch):
     fake = tmp_path / "venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
-    fake.write_text("#!/bin/sh\necho 'libfoo.so: cannot open shared object file' >&2\nexit 7\n")
+    # Imports mediapipe (the readiness check passes), then dies when started as the worker.
+    fake.write_text("#!/bin/sh\n[ \"$2\" = -c ] && exit 0\n"
+                    "echo 'libfoo.so: cannot open shared object file' >&2\nexit 7\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PIPELINE_MEDIAPIPE_VENV", str(tmp_path / "venv"))
     try:
@@ -182,6 +184,31 @@ def test_a_mediapipe_child_that_dies_at_start_is_one_line(tmp_path, monkeypatch)
             mediapipe_client.read_metadata(b"model")
     finally:
         mediapipe_client.close_servers()
+
+
+def test_a_half_built_mediapipe_venv_is_missing_not_a_failed_run(tmp_path, monkeypatch):
+    """Issue 28: pip failed after `python -m venv`, so bin/python exists but mediapipe does
+    not import. That venv reads as missing (the run warns once and writes files without
+    metadata) instead of failing after training."""
+    import subprocess
+    import sys
+    venv = tmp_path / "half-built"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    assert mediapipe_client.venv_python(str(venv)) is not None  # What the old check read.
+    monkeypatch.setenv("PIPELINE_MEDIAPIPE_VENV", str(venv))
+    assert not mediapipe_client.available()
+    message = mediapipe_client.missing_message()
+    assert "cannot import mediapipe" in message and "No module named 'mediapipe'" in message
+    assert f"rm -rf {venv} && make mediapipe-venv" in message and "\n" not in message
+    with pytest.raises(PipelineError, match="cannot import mediapipe"):
+        mediapipe_client.read_metadata(b"model")  # No worker is started for it.
+    assert mediapipe_client.venv_python(str(venv)) not in mediapipe_client._servers
+    # The answer is cached per process: the check costs a python start (seconds with
+    # mediapipe), and a run asks once per deployable file.
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+    assert not mediapipe_client.available() and calls == []
 
 
 # --------------------------------------------------------------------------- the client

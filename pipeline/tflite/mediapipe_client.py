@@ -44,12 +44,45 @@ def venv_python(venv: str | None = None) -> str | None:
     return python if os.path.exists(python) else None
 
 
+# Import check per venv python, once per process: a half-built venv (pip failed after
+# `python -m venv`) has bin/python but no importable mediapipe, and must read as missing
+# (one warning line) rather than fail a run after training.
+_import_checks: dict[str, str | None] = {}
+IMPORT_TIMEOUT_S = 120.0
+
+
+def import_failure(venv: str | None = None) -> str | None:
+    """Why the venv cannot import mediapipe (one line), or None when it can."""
+    python = venv_python(venv)
+    if python is None:
+        return "no bin/python"
+    if python not in _import_checks:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        try:  # -s, from a neutral folder: nothing outside the venv may satisfy the import.
+            proc = subprocess.run([python, "-s", "-c", "import mediapipe"], capture_output=True,
+                                  text=True, timeout=IMPORT_TIMEOUT_S, env=env,
+                                  cwd=tempfile.gettempdir())
+            lines = (proc.stderr or "").strip().splitlines()
+            _import_checks[python] = (None if proc.returncode == 0 else
+                                      (lines[-1] if lines else f"exit {proc.returncode}"))
+        except subprocess.TimeoutExpired:
+            _import_checks[python] = f"import mediapipe took over {IMPORT_TIMEOUT_S:g} s"
+        except OSError as e:
+            _import_checks[python] = f"cannot start {python}: {e.strerror or e}"
+    return _import_checks[python]
+
+
 def available(venv: str | None = None) -> bool:
-    return venv_python(venv) is not None
+    return import_failure(venv) is None
 
 
 def missing_message() -> str:
-    return (f"MediaPipe venv not found ({venv_dir()}); build it with `make mediapipe-venv`")
+    venv = venv_dir()
+    why = import_failure()
+    if why is None or why == "no bin/python":
+        return f"MediaPipe venv not found ({venv}); build it with `make mediapipe-venv`"
+    return (f"MediaPipe venv {venv} cannot import mediapipe ({why}); rebuild it with "
+            f"`rm -rf {venv} && make mediapipe-venv`")
 
 
 class MediaPipeServer(line_worker.LineWorker):
@@ -103,7 +136,7 @@ def close_servers() -> None:
 def run_worker(command: str, args: list[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """`mediapipe_worker.py command args...` in the venv's server; absolute paths only."""
     python = venv_python()
-    if python is None:
+    if python is None or not available():
         raise PipelineError(missing_message())
     server = _server(python)
     try:
