@@ -34,18 +34,61 @@ def _read_owner(path: str) -> dict:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
-        return {}  # Half-written or unreadable: treat as stale.
+        # Unreadable: never a live run's (_try_create publishes only complete files), so a
+        # leftover of a crash or an older version: stale.
+        return {}
 
 
 def _try_create(path: str) -> bool:
+    """Publishes a fully written lock file atomically: written to a private temp file, then
+    hard-linked to `path` (link fails when `path` exists). A lock created empty and written
+    after could be read half-written by a second run, judged stale and taken over by it."""
+    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
-    return True
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                       "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # A filesystem without hard links: exclusive create, one write.
+            with open(tmp, "rb") as f:
+                content = f.read()
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def _identity(st: os.stat_result) -> tuple:
+    return st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size
+
+
+def _remove_if_same(path: str, judged: os.stat_result) -> bool:
+    """Removes `path` only if it is still the file judged stale: moved aside first, so a
+    lock another run created after our judgement (it took the stale one over first) is put
+    back, not deleted."""
+    aside = f"{path}.{os.getpid()}.stale"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return True  # Someone else removed it; creating decides who holds the folder.
+    moved = os.stat(aside)
+    # mtime too: a freed inode number may be reused by the fresh lock itself.
+    if _identity(moved) == _identity(judged):
+        os.remove(aside)
+        return True
+    with contextlib.suppress(FileExistsError):
+        os.link(aside, path)  # Not ours to remove: give it back.
+    os.remove(aside)
+    return False
 
 
 @contextlib.contextmanager
@@ -62,7 +105,11 @@ def folder_lock(out_dir: str):
         yield
         return
     if not _try_create(path):
-        owner = _read_owner(path)
+        try:
+            judged = os.stat(path)
+        except FileNotFoundError:  # Released between our two looks.
+            judged = None
+        owner = _read_owner(path) if judged else {}
         pid = owner.get("pid")
         same_host = owner.get("host", socket.gethostname()) == socket.gethostname()
         # A pid on another host (shared folder) cannot be checked: assume it is alive.
@@ -70,8 +117,8 @@ def folder_lock(out_dir: str):
             raise PipelineError(
                 f"{out_dir} is in use by another run (pid {pid} on {owner.get('host')}, started "
                 f"{owner.get('started')}); wait for it to finish or pass another --out")
-        os.remove(path)  # Stale: its owner died without releasing it.
-        if not _try_create(path):
+        # Stale: its owner died without releasing it.
+        if (judged and not _remove_if_same(path, judged)) or not _try_create(path):
             raise PipelineError(f"{out_dir} was locked by another run just now; try again")
     try:
         yield
