@@ -206,9 +206,11 @@ class Runner:
             return np.load(path, allow_pickle=False)
         if output.kind == "keras":
             from pipeline.keras import SafeModeScope, keras
-            # Our own file of the user's model: its Lambda code runs only if they trusted it.
-            trusted = any(e is not None and e.trust_code for e in (self.ctx.entry,
-                                                                    self.ctx.teacher))
+            # Our own file of a user's model: its Lambda code runs only if they trusted it.
+            # Decided per file, by the model it holds: a zoo teacher's trust must not turn
+            # safe mode off for the user's student files (issue 28).
+            owner = self.ctx.teacher if output.value == "teacher" else self.ctx.entry
+            trusted = owner is not None and owner.trust_code
             from pipeline.training import keras3
             if keras3.file_version(path):  # The post-training path keeps the Keras 3 model.
                 return keras3.load(path, trusted)
