@@ -8,6 +8,7 @@ from absl import app, flags
 
 from pipeline.bookkeeping import interrupt
 from pipeline.bookkeeping.lock import folder_lock
+from pipeline.cli.check_failures import failure_message
 from pipeline.cli.flags import flag_error, recipe_from_flags
 from pipeline.errors import PipelineError
 from pipeline.recipe import ConfigError
@@ -34,6 +35,10 @@ flags.DEFINE_boolean("trust_model_code", False,
                      "safe mode off for them). Only for files you trust.")
 flags.DEFINE_boolean("allow_budget_miss", False,
                      "Exit 0 even when no model meets --accuracy_budget.")
+flags.DEFINE_boolean("allow_check_failures", False,
+                     "Exit 0 even when --check_client or --check_legacy_runtime fails (a file "
+                     "MediaPipe runs that disagrees with LiteRT, or tflite-runtime 2.14 "
+                     "disagreeing); the report says which.")
 # `validate`: an existing .tflite on an npz's test split (see pipeline/validate_file.py).
 flags.DEFINE_string("tflite", None, "`validate`: the .tflite file to validate.")
 flags.DEFINE_integer("num_threads", 1, "`validate`: interpreter threads for the latency timing.")
@@ -80,10 +85,16 @@ def quantize() -> None:
     if result.search:
         from pipeline.report import search as search_report
         print(search_report.summary_line(report))
+    problems = []
+    checks = None if FLAGS.allow_check_failures else failure_message(report, out_dir)
+    if checks:
+        problems.append(checks)
     if not result.budget_met and not FLAGS.allow_budget_miss:
-        raise PipelineError(
+        problems.append(
             f"no model met --accuracy_budget={recipe.accuracy_budget} points (see "
             f"{out_dir}/report.md); pass --allow_budget_miss to accept the best one")
+    if problems:  # Both when both: fixing one must not reveal the other only on the rerun.
+        raise PipelineError("; and ".join(problems))
 
 
 def validate() -> None:
@@ -112,6 +123,10 @@ def check_client() -> None:
         raise PipelineError("check_client needs --out=DIR (the folder of a quantize run)")
     print(command.run(FLAGS.out, FLAGS.model if FLAGS["model"].present else None, FLAGS.data,
                       FLAGS.data_dir, recipe_from_flags, FLAGS.trust_model_code))
+    checks = None if FLAGS.allow_check_failures else failure_message(
+        command.load_report(FLAGS.out), FLAGS.out)
+    if checks:
+        raise PipelineError(checks)
 
 
 def main(argv):
