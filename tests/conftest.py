@@ -7,6 +7,9 @@ import pytest
 from pipeline.data import Dataset
 from pipeline.recipe import Recipe
 
+# CI=true turns every skip into a failure (see ci_skips.py).
+pytest_plugins = ["ci_skips"]
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
