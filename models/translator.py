@@ -1,0 +1,35 @@
+"""`translator`: English->Spanish, a small Transformer encoder-decoder (2+2 layers, d=128,
+10k-word vocabularies, tied output layer) with greedy decoding inside the `.tflite`
+(pipeline/seq2seq). Data: `spa-eng.zip` (manythings.org, Tatoeba) in --data_dir."""
+from models.registry import ZooEntry, register
+from pipeline.recipe import Recipe
+
+# Shape and corpus knobs (pipeline/seq2seq/model.Shape): fixed for the entry, so a stage's
+# hash (which covers this file) changes when they do.
+SHAPE = dict(source_vocab=10000, target_vocab=10000, length=20, dim=128, heads=4, ff=512,
+             layers=2, dropout=0.1)
+RECIPE = Recipe(epochs=9, batch_size=64, learning_rate=1.5e-3, label_smoothing=0.1,
+                accuracy_budget=1.0)
+
+
+def build(dataset=None):
+    from pipeline.seq2seq import model
+    return model.build(model.Shape(**SHAPE))
+
+
+def load_data(data_dir):
+    from pipeline.seq2seq import corpus
+    return corpus.load(data_dir or "../shared/data", seed=RECIPE.seed,
+                       vocab=SHAPE["source_vocab"], length=SHAPE["length"]).dataset()
+
+
+def graph(recipe):
+    from pipeline.seq2seq import model, stages
+    return stages.graph(model.Shape(**SHAPE))
+
+
+ENTRY = register(ZooEntry(
+    name="translator",
+    description="English->Spanish Transformer (2+2 layers, d=128), greedy decoding inside "
+                "the .tflite, scored in BLEU on LiteRT (spa-eng.zip)",
+    build=build, load_data=load_data, recipe=RECIPE, graph=graph))

@@ -1,0 +1,57 @@
+"""What every stage of a translation run shares: the split, the two vocabularies built from
+the training side, and the id arrays. Deterministic from the zip and the seed, so each run
+(and a resumed one) rebuilds the same thing. No TensorFlow here."""
+import dataclasses
+
+import numpy as np
+
+from pipeline.data import Dataset
+from pipeline.seq2seq import data, tokenizer
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    splits: dict  # {"train" | "validation" | "test": data.Pairs}
+    english: tokenizer.Vocabulary
+    spanish: tokenizer.Vocabulary
+    length: int
+    dropped: int  # Training pairs longer than `length` tokens on either side.
+
+    def source(self, name: str) -> np.ndarray:
+        return data.encode_source(self.english, self.splits[name].english, self.length)
+
+    def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        pairs = self.splits["train"]
+        keep = data.fits(pairs.english, self.length) & data.fits(pairs.spanish, self.length)
+        english = [t for t, k in zip(pairs.english, keep) if k]
+        spanish = [t for t, k in zip(pairs.spanish, keep) if k]
+        return (data.encode_source(self.english, english, self.length),
+                data.encode_target(self.spanish, spanish, self.length))
+
+    def dataset(self) -> Dataset:
+        """The arrays as the shared `Dataset` (the runner hashes them into every stage)."""
+        x, y = self.train_arrays()
+        test = self.splits["test"]
+        return Dataset("spa-eng", x, y, self.source("test"),
+                       data.encode_target(self.spanish, test.spanish, self.length),
+                       num_classes=len(self.spanish))
+
+    def describe(self) -> dict:
+        return {"source": "manythings.org spa-eng.zip (Tatoeba; CC-BY 2.0 FR)",
+                **{name: len(p) for name, p in self.splits.items()},
+                "train_dropped_longer_than_length": self.dropped,
+                "english_vocabulary": len(self.english), "spanish_vocabulary": len(self.spanish),
+                "length": self.length}
+
+
+def load(data_dir: str, *, seed: int, vocab: int, length: int, limit: int = 0,
+         test_percent: float = 2.0, validation_percent: float = 1.0) -> Corpus:
+    """`limit`: only the first `limit` pairs of the file (tests)."""
+    pairs = data.read_pairs(data_dir)
+    if limit:
+        pairs = pairs.take(limit)
+    splits = data.split(pairs, seed, test_percent, validation_percent)
+    train = splits["train"]
+    corpus = Corpus(splits, tokenizer.build(train.english, vocab),
+                    tokenizer.build(train.spanish, vocab), length, 0)
+    kept = len(corpus.train_arrays()[0])
+    return dataclasses.replace(corpus, dropped=len(train) - kept)

@@ -1,0 +1,73 @@
+"""The model as an app calls it: a SavedModel whose module owns the layers (converting the
+loop's concrete function alone fails: its variables are not frozen), with three signatures:
+
+- `translate(source)`: source ids (1, length) -> target ids (1, length + 1), greedy decoding
+  in a while loop inside the file, [end] then padding;
+- `encode(source)` -> memory (1, length, dim): the loop-free first half;
+- `decode_step(source, memory, tokens, position)` -> next id (1,): the loop-free step, which
+  recomputes every position of `tokens` (1, length + 1) (no cache: fixed shapes, no state).
+"""
+import numpy as np
+
+from pipeline.keras import tf
+from pipeline.seq2seq import model as seq_model
+from pipeline.seq2seq.tokenizer import END_ID, START_ID
+
+LOOP, PIECES = ("translate",), ("encode", "decode_step")
+
+
+class Exported(tf.Module):
+    def __init__(self, model: seq_model.Translator):
+        super().__init__()
+        self.model = model
+        shape = model.shape_
+        ids = tf.TensorSpec((1, shape.length), tf.int32, name="source")
+        memory = tf.TensorSpec((1, shape.length, shape.dim), tf.float32, name="memory")
+        tokens = tf.TensorSpec((1, shape.target_length), tf.int32, name="tokens")
+        position = tf.TensorSpec((), tf.int32, name="position")
+        self.translate = tf.function(self._translate, input_signature=(ids,))
+        self.encode = tf.function(self._encode, input_signature=(ids,))
+        self.decode_step = tf.function(self._decode_step,
+                                       input_signature=(ids, memory, tokens, position))
+
+    def _translate(self, source):
+        return {"target": seq_model.greedy(self.model, source)}
+
+    def _encode(self, source):
+        return {"memory": self.model.encode(source)[0]}
+
+    def _decode_step(self, source, memory, tokens, position):
+        keep = tf.not_equal(source, 0)[:, tf.newaxis, :]
+        return {"next": seq_model.greedy_step(self.model, tokens, position, memory, keep)}
+
+
+def save(model, folder: str) -> str:
+    module = Exported(model)
+    tf.saved_model.save(module, folder, signatures={
+        "translate": module.translate.get_concrete_function(),
+        "encode": module.encode.get_concrete_function(),
+        "decode_step": module.decode_step.get_concrete_function()})
+    return folder
+
+
+def step_samples(model, source: np.ndarray) -> dict:
+    """Calibration inputs of both pieces from TensorFlow's own greedy decoding of `source`
+    rows: every step each sentence takes, as the app's loop feeds them."""
+    from pipeline.seq2seq import train
+    targets = train.translate(model, source)
+    encode = tf.function(lambda s: model.encode(s)[0])
+    rows = {"source": [], "memory": [], "tokens": [], "position": []}
+    width = model.shape_.target_length
+    for src, tgt in zip(source, targets):
+        memory = encode(tf.constant(src[None])).numpy()
+        tokens = np.zeros((1, width), np.int32)
+        tokens[0, 0] = START_ID
+        for t in range(width):
+            rows["source"].append(src[None])
+            rows["memory"].append(memory)
+            rows["tokens"].append(tokens.copy())
+            rows["position"].append(np.int32(t))
+            if tgt[t] == END_ID or t + 1 >= width:
+                break
+            tokens[0, t + 1] = tgt[t]
+    return {k: np.stack(v) for k, v in rows.items()}

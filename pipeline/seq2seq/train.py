@@ -1,0 +1,99 @@
+"""Training: length-bucketed batches padded to their own longest row, label-smoothed
+cross-entropy over real tokens only, Adam with warm-up then inverse-square-root decay, and
+validation BLEU (greedy, in TensorFlow) after every epoch."""
+import time
+
+import numpy as np
+
+from pipeline.bookkeeping import progress
+from pipeline.keras import keras, tf
+from pipeline.seq2seq import model as seq_model
+from pipeline.seq2seq import score
+from pipeline.seq2seq.tokenizer import PAD_ID
+
+WARMUP_STEPS = 1000
+BUCKET_BATCHES = 50  # Batches whose rows are sorted by length together, then shuffled.
+
+
+def batches(source, target, batch_size: int, rng: np.random.Generator):
+    """(source, decoder input, labels) batches of rows of similar length, each cut to its
+    own longest row: padding, not the model, dominated the step time."""
+    order = rng.permutation(len(source))
+    lengths = (target != PAD_ID).sum(1)
+    chunk = batch_size * BUCKET_BATCHES
+    groups = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        groups += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    for index in rng.permutation(len(groups)):
+        rows = groups[index]
+        s = source[rows][:, :max(1, int((source[rows] != PAD_ID).sum(1).max()))]
+        t = target[rows][:, :int(lengths[rows].max())]
+        yield s, t[:, :-1], t[:, 1:]
+
+
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak`, then decay as 1/sqrt(step)."""
+
+    def __init__(self, peak: float):
+        self.peak = peak
+
+    def __call__(self, step):
+        step = tf.cast(step + 1, tf.float32)
+        return self.peak * tf.minimum(step / WARMUP_STEPS, tf.sqrt(WARMUP_STEPS / step))
+
+    def get_config(self):
+        return {"peak": self.peak}
+
+
+def make_step(model, optimizer, smoothing: float):
+    """One compiled training step over any batch shape (one trace)."""
+    spec = tf.TensorSpec((None, None), tf.int32)
+
+    @tf.function(input_signature=(spec, spec, spec))
+    def step(source, target_in, labels):
+        real = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
+        with tf.GradientTape() as tape:
+            logp = tf.nn.log_softmax(model((source, target_in), training=True))
+            nll = -tf.gather(logp, labels, batch_dims=2)
+            loss = (1 - smoothing) * nll - smoothing * tf.reduce_mean(logp, -1)
+            loss = tf.reduce_sum(loss * real) / tf.reduce_sum(real)
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+    return step
+
+
+def translate(model, source: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Greedy target ids of source id rows, in TensorFlow (the reference for the files)."""
+    run = tf.function(lambda s: seq_model.greedy(model, s),
+                      input_signature=(tf.TensorSpec((None, None), tf.int32),))
+    width = model.shape_.target_length
+    out = []
+    for i in range(0, len(source), batch_size):
+        ids = run(tf.constant(source[i:i + batch_size])).numpy()
+        out.append(np.pad(ids, ((0, 0), (0, width - ids.shape[1]))))
+    return np.concatenate(out) if out else np.zeros((0, width), np.int32)
+
+
+def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_size: int,
+        learning_rate: float, smoothing: float, seed: int):
+    """Trains a new model; `validation`: (source ids, Spanish references). Returns the model
+    and one record per epoch: loss, validation BLEU, seconds."""
+    model = seq_model.build(shape)
+    optimizer = keras.optimizers.Adam(Schedule(learning_rate), beta_2=0.98, epsilon=1e-9)
+    step = make_step(model, optimizer, smoothing)
+    rng, history = np.random.default_rng(seed), []
+    for epoch in range(1, epochs + 1):
+        start, losses = time.time(), []
+        for s, t_in, labels in batches(source, target, batch_size, rng):
+            losses.append(float(step(tf.constant(s), tf.constant(t_in), tf.constant(labels))))
+        seconds = time.time() - start
+        val = score.bleu(target_vocab, translate(model, validation[0]), validation[1])
+        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+                        "validation_bleu": val, "seconds": round(seconds, 1)})
+        progress.say(f"[train] epoch {epoch}/{epochs}: loss {np.mean(losses):.4f}, "
+                     f"validation BLEU {val:.2f} ({seconds:.0f} s)")
+    return model, history
