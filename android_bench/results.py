@@ -6,6 +6,7 @@ import json
 import pathlib
 
 from pipeline.bookkeeping import artifacts
+from pipeline.speed import speed_phrase
 
 FLOAT_MODEL = "model_float.tflite"
 INT8_MODEL = "model_int8.tflite"
@@ -87,8 +88,8 @@ def _device_markdown(device: dict) -> list[str]:
             + numbers) + " |")
     speedup = device.get("speedup_int8_vs_float") or speedups(device["runs"])
     if speedup:
-        lines += ["", "int8 vs float speedup (float avg / int8 avg): " + ", ".join(
-            f"{row['delegate']} x{row['threads']}: {row['speedup']:.2f}x"
+        lines += ["", "int8 vs float (float avg / int8 avg): " + ", ".join(
+            f"{row['delegate']} x{row['threads']}: {speed_phrase(row['speedup'])}"
             for row in speedup)]
     if device.get("errors"):
         lines += [""] + [f"- error: {_cell(e)}" for e in device["errors"]]

@@ -51,7 +51,7 @@ def test_render_markdown_tables_speedup_and_errors():
     assert "| model_float.tflite | cpu | 1 | 400.0 |" in md
     assert "| we\\|ird.tflite |" in md  # a pipe must not split the row
     assert "| model_int8.tflite | gpu | 4 | failed | - |" in md
-    assert "cpu x1: 4.00x, cpu x4: 1.50x" in md
+    assert "int8 vs float (float avg / int8 avg): cpu x1: 4.00x faster, cpu x4: 1.50x faster" in md
     assert "- error: benchmark_model crashed" in md
 
 

@@ -41,6 +41,8 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+from pipeline.speed import speed_phrase  # noqa: E402 -- "slower" below 1x (issue 28).
+
 # Below this int8-over-float speed-up the report points at the per-layer breakdown.
 SLOW_INT8_SPEEDUP = 1.2
 
@@ -61,13 +63,15 @@ def headline(report: dict) -> list[str]:
               f", {task['score']} {delta} vs the float Keras model")
         lines.append(
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
-            f"{c['latency_speedup']:.2f}x faster (median, batch 1, 1 thread, timed interleaved)"
+            f"{speed_phrase(c['latency_speedup'])} (median, batch 1, 1 thread, timed interleaved)"
             + vs)
     lines += deliverable_lines(report)
     if (report.get("keras3") or {}).get("translated"):
         lines.append(report["keras3"]["line"])
     if report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
-        lines.append("int8 is hardly faster than float on this host: `make bench-layers` (same "
+        slower = report["comparison"]["latency_speedup"] < 1.0
+        lines.append(f"int8 is {'slower' if slower else 'hardly faster'} than float on this "
+                     "host: `make bench-layers` (same "
                      "MODEL, OUT and data) times each layer alone in float and int8 to show "
                      "which layers gain from int8 and which lose")
     selective = report.get("selective", {})
