@@ -20,8 +20,10 @@ _ELF_MACHINE_FOR_ABI = {
 }
 
 
-def find_binary(abi: str, explicit=None, bin_dir=DEFAULT_BIN_DIR):
-    """The local benchmark_model to push to a device with this ABI."""
+def find_binary(abi: str, explicit=None, bin_dir=DEFAULT_BIN_DIR, pins=None):
+    """The local benchmark_model to push to a device with this ABI. A prebuilt must match
+    its sha256 pinned in prebuilts.json (`pins`: that file's dict, loaded when None); an
+    explicit BENCHMARK_MODEL is the user's own build and is pushed as given."""
     if explicit:
         path = pathlib.Path(explicit)
         if not path.is_file():
@@ -41,6 +43,8 @@ def find_binary(abi: str, explicit=None, bin_dir=DEFAULT_BIN_DIR):
         raise AndroidBenchError(
             f"benchmark_model binary for {abi} is missing ({path}): run "
             f"`make android-tools` or set BENCHMARK_MODEL=path")
+    from android_bench import pins as pins_lib
+    pins_lib.verify(path, name, pins_lib.load() if pins is None else pins)  # Before pushing.
     check_abi(path, abi)
     return path
 

@@ -1,8 +1,10 @@
-"""Downloads the official nightly benchmark_model prebuilts for Android.
+"""Downloads the official benchmark_model prebuilts for Android, verified against the
+sha256 pinned in android_bench/prebuilts.json (a file that does not match is not kept).
 
-    python -m android_bench.tools [--dest=android_bench/bin]
+    python -m android_bench.tools [--dest=android_bench/bin] [--pin]
 
-`make android-tools` runs this.  Without network it fails with one line.
+`make android-tools` runs this.  Without network it fails with one line. `--pin` records
+the sha256 of what it downloads instead (review the binaries, then commit the file).
 """
 
 import os
@@ -14,6 +16,7 @@ import urllib.request
 
 from absl import app, flags
 
+from android_bench import pins as pins_lib
 from android_bench.binary import DEFAULT_BIN_DIR, PREBUILT_FOR_ABI
 from android_bench.errors import AndroidBenchError
 
@@ -21,8 +24,10 @@ NIGHTLY_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/"
                "tensorflow/release/lite/tools/nightly/latest")
 
 
-def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0):
-    """Fetches prebuilts into dest atomically; returns their paths."""
+def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0, pins=None):
+    """Fetches prebuilts into dest atomically; returns their paths. With `pins` (the
+    prebuilts.json dict) each file must match its pinned sha256 before it replaces anything
+    in dest; None (only `--pin`) keeps whatever was served."""
     dest = pathlib.Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -35,6 +40,8 @@ def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0):
                     urllib.request.urlopen(url, timeout=timeout) as response:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
+            if pins is not None:  # Checked before it can replace a good binary.
+                pins_lib.verify(tmp, name, pins)
             os.chmod(tmp, 0o755)
             os.replace(tmp, target)
         except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -52,6 +59,9 @@ def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0):
 _DEST = flags.DEFINE_string("dest", str(DEFAULT_BIN_DIR),
                             "Folder to download the binaries into.")
 _URL = flags.DEFINE_string("url", NIGHTLY_URL, "Base URL of the prebuilts.")
+_PIN = flags.DEFINE_bool("pin", False, "Record the sha256 of the downloaded prebuilts in "
+                         "android_bench/prebuilts.json instead of checking them against it.")
+_PINS = flags.DEFINE_string("pins", str(pins_lib.PINS_FILE), "The pins file.")
 
 
 def main(argv):
@@ -59,8 +69,19 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     names = sorted(set(PREBUILT_FOR_ABI.values()))
     try:
-        for path in download(names, _DEST.value, _URL.value):
+        pins = pins_lib.load(_PINS.value)
+        if not _PIN.value:  # Unpinned: refuse before downloading anything.
+            for name in names:
+                pins_lib.pinned_sha256(pins, name)
+        paths = download(names, _DEST.value, _URL.value, pins=None if _PIN.value else pins)
+        for path in paths:
             print(f"downloaded {path}")
+        if _PIN.value:
+            pinned = pins_lib.pin({**pins, "source": _URL.value}, paths)
+            pins_lib.write(pinned, _PINS.value)
+            for path in paths:
+                print(f"pinned {path.name}: sha256 {pinned['files'][path.name]['sha256']}")
+            print(f"wrote {_PINS.value}: review the binaries before committing it")
     except AndroidBenchError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """android_bench.adb and android_bench.binary against the fake adb: device
 discovery, quoting, and every transport error path as one clear line."""
 
+import hashlib
+import json
 import os
 import pathlib
 import subprocess
@@ -11,7 +13,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent / "android_fakes"))
 import android_harness as harness  # noqa: E402
 
-from android_bench import adb, binary  # noqa: E402
+from android_bench import adb, binary, pins  # noqa: E402
 from android_bench.errors import AndroidBenchError  # noqa: E402
 
 REAL_DEVICES_OUTPUT = """\
@@ -149,8 +151,32 @@ def test_find_binary_explicit_missing_and_prebuilt_missing(tmp_path):
     with pytest.raises(AndroidBenchError, match="no prebuilt .* 'mips'"):
         binary.find_binary("mips", None, bin_dir=tmp_path)
     (tmp_path / "android_arm_benchmark_model").write_bytes(b"#!/bin/sh\n")
-    assert binary.find_binary("armeabi-v7a", None, bin_dir=tmp_path) == \
+    pinned = {"files": {"android_arm_benchmark_model": {
+        "sha256": hashlib.sha256(b"#!/bin/sh\n").hexdigest()}}}
+    assert binary.find_binary("armeabi-v7a", None, bin_dir=tmp_path, pins=pinned) == \
         tmp_path / "android_arm_benchmark_model"
+
+
+def test_a_prebuilt_is_pushed_only_if_it_matches_its_pinned_sha256(tmp_path):
+    """Issue 28: the prebuilt in android_bench/bin must be the reviewed one; a file the
+    nightly replaced (or anyone changed) is refused before it reaches a phone."""
+    path = _elf(tmp_path / "android_aarch64_benchmark_model", 183)
+    good = {"version": "nightly as downloaded 2026-12-01", "files": {
+        "android_aarch64_benchmark_model": {"sha256": hashlib.sha256(path.read_bytes())
+                                            .hexdigest()}}}
+    assert binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins=good) == path
+    path.write_bytes(path.read_bytes() + b"changed")
+    with pytest.raises(AndroidBenchError, match=(
+            r"has sha256 [0-9a-f]{16}\.\.\., not the pinned [0-9a-f]{16}\.\.\. of "
+            r"android_aarch64_benchmark_model \(version nightly as downloaded 2026-12-01\)")):
+        binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins=good)
+    with pytest.raises(AndroidBenchError, match="no sha256 pinned for android_aarch64_"):
+        binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins={"files": {}})
+    # The committed pins file lists every prebuilt the tool installs.
+    committed = pins.load()
+    assert set(committed["files"]) == set(binary.PREBUILT_FOR_ABI.values())
+    assert all(set(f) == {"sha256", "bytes"} for f in committed["files"].values())
+    assert committed["source"].startswith("https://storage.googleapis.com/")
 
 
 def _elf(path, machine):
@@ -177,19 +203,54 @@ def test_download_prebuilts(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "android_aarch64_benchmark_model").write_bytes(b"\x7fELF...")
+    good = {"files": {"android_aarch64_benchmark_model": {
+        "sha256": hashlib.sha256(b"\x7fELF...").hexdigest()}}}
     paths = tools.download(["android_aarch64_benchmark_model"], tmp_path / "bin",
-                           base_url=mirror.as_uri())
+                           base_url=mirror.as_uri(), pins=good)
     assert paths == [tmp_path / "bin" / "android_aarch64_benchmark_model"]
     assert paths[0].read_bytes() == b"\x7fELF..."
     assert os.access(paths[0], os.X_OK)
     assert [p.name for p in (tmp_path / "bin").iterdir()] == [paths[0].name]
+    # The nightly moved on: the new file is refused and the reviewed one stays.
+    (mirror / "android_aarch64_benchmark_model").write_bytes(b"\x7fELF... v2")
+    with pytest.raises(AndroidBenchError, match="not the pinned"):
+        tools.download(["android_aarch64_benchmark_model"], tmp_path / "bin",
+                       base_url=mirror.as_uri(), pins=good)
+    assert paths[0].read_bytes() == b"\x7fELF..."
+    assert [p.name for p in (tmp_path / "bin").iterdir()] == [paths[0].name]
+
+
+def test_android_tools_refuses_unpinned_prebuilts_and_pin_records_them(fake, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in set(binary.PREBUILT_FOR_ABI.values()):
+        (mirror / name).write_bytes(name.encode())
+    pins_file = tmp_path / "prebuilts.json"
+    pins_file.write_text(json.dumps(pins.load()))  # The committed state: nothing pinned.
+    args = [f"--dest={tmp_path / 'bin'}", f"--url={mirror.as_uri()}", f"--pins={pins_file}"]
+    refused = fake.run_cli(None, *args, module="android_bench.tools")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith("error: no sha256 pinned for android_")
+    assert not (tmp_path / "bin").exists() or not list((tmp_path / "bin").iterdir())
+    pinned = fake.run_cli(None, *args, "--pin", module="android_bench.tools")
+    assert pinned.returncode == 0, pinned.stderr
+    recorded = json.loads(pins_file.read_text())
+    assert recorded["files"]["android_aarch64_benchmark_model"] == {
+        "sha256": hashlib.sha256(b"android_aarch64_benchmark_model").hexdigest(),
+        "bytes": len("android_aarch64_benchmark_model")}
+    assert recorded["version"].startswith("nightly as downloaded ")
+    again = fake.run_cli(None, *args, module="android_bench.tools")  # Now verified.
+    assert again.returncode == 0, again.stderr
 
 
 def test_download_without_network_fails_clearly(fake, tmp_path):
     # Port 9 (discard) on localhost refuses the connection like a box
     # without network does.
+    pins_file = tmp_path / "prebuilts.json"
+    pins_file.write_text(json.dumps({"files": {name: {"sha256": "0" * 64} for name in
+                                               binary.PREBUILT_FOR_ABI.values()}}))
     result = fake.run_cli(None, f"--dest={tmp_path / 'bin'}",
-                          "--url=http://127.0.0.1:9/nightly",
+                          "--url=http://127.0.0.1:9/nightly", f"--pins={pins_file}",
                           module="android_bench.tools")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -93,7 +93,7 @@ def test_two_devices_in_parallel_both_formats(fake, out):
     assert report.startswith("# tiny\n\nHost results.\n")
     assert report.count(results.START_MARKER) == 1
     assert "`PIX1`" in report and "`MOTO`" in report
-    assert "int8 vs float speedup" in report
+    assert "int8 vs float (float avg / int8 avg): cpu x1: " in report
 
 
 def test_commands_flags_and_rerun(fake, int8_out):
