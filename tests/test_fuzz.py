@@ -3,6 +3,7 @@
 The campaign runs in a subprocess (`python -m pipeline.cli.fuzz`): if a mutant ever crashed the
 validating process itself, this test would see it die instead of dying with it.
 """
+import collections
 import json
 import subprocess
 import sys
@@ -47,7 +48,16 @@ def test_fuzz_campaign_has_no_crash_and_no_hang(conv_models, tmp_path):
     assert out.exists(), f"the fuzz process died (exit {result.returncode}): {result.stderr[-2000:]}"
     counts = json.loads(out.read_text())
     line = fuzz.summary_line(counts)
-    assert counts["cases"] >= 200, line
+    # Every case asked for ran and was classified once: the per-mutation tallies, counted
+    # apart from the totals, add up to them (`cases` alone echoes the flag).
+    tallies = collections.Counter()
+    for outcomes in counts["by_mutation"].values():
+        tallies.update(outcomes)
+    assert sum(tallies.values()) == FUZZ_CASES, (line, counts["by_mutation"])
+    assert (tallies["validated"], tallies["clean_error"]) == (
+        counts["validated"], counts["clean_errors"]), line
+    assert sum(counts["clean_error_kinds"].values()) == counts["clean_errors"], line
+    assert len(counts["models"]) == len(models)  # Round robin reached every model.
     assert counts["crashes"] == 0 and counts["hangs"] == 0, (line, counts["failures"])
     assert counts["validated"] + counts["clean_errors"] == counts["cases"], line
     # Both outcomes must really occur, or the mutations are too weak or too strong to test much.
