@@ -1,0 +1,140 @@
+"""`kws`: keyword spotting from raw audio, the MLPerf Tiny DS-CNN on MFCCs of Speech Commands.
+
+Data: `speech_commands.npz` from `--data_dir` (see ../shared/data/README.md): 4,107 training
+and 783 test one-second clips at 16 kHz, split by speaker, 12 classes (`labels`: _silence_,
+_unknown_, yes, no, up, down, left, right, on, off, stop, go), stored as mu-law codes.
+
+The model takes the 49 x 10 x 1 MFCCs of `pipeline/audio/frontend.py` (the MLPerf Tiny
+front end; the entry's input spec describes it, so the app can reproduce it). The
+training split is small (about 340 clips a class), so the loader augments the waveforms
+before the front end, as the MLPerf reference does at training time (time shift up to
++-100 ms, background noise in 80% of the copies at a volume up to 0.1) plus a random
+foreground volume; here the noise is the training split's own `_silence_` clips. The copies
+are drawn once with a fixed seed and turned into features, so the ordinary train, prune and
+QAT stages work on feature arrays and a resumed run sees the same data. The test split is
+the clean clips.
+"""
+import dataclasses
+import functools
+import os
+
+import numpy as np
+
+from models import ds_cnn
+from models.registry import ZooEntry, register
+from pipeline.audio import frontend
+from pipeline.data import Dataset, from_arrays, load_npz
+from pipeline.errors import PipelineError
+from pipeline.input_spec import AudioSpec
+from pipeline.recipe import Recipe
+
+DATA_FILE = "speech_commands.npz"
+SILENCE = 0  # Index of `_silence_` in `labels`: its clips are the background noise.
+SEED = 0
+COPIES = 8  # Training features per clip: the clean clip and COPIES - 1 augmented ones.
+SHIFT_SAMPLES = 1600  # +-100 ms
+NOISE_FREQUENCY = 0.8
+NOISE_VOLUME = 0.1
+VOLUME_RANGE = (0.5, 1.0)  # Foreground volume: changes the speech-to-noise ratio only.
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelledDataset(Dataset):
+    """A Dataset that knows its class names (reports, labels.txt, TFLite metadata)."""
+    labels: tuple = ()
+
+
+def shift(waveforms: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each clip moved by its offset in samples (positive: later), the gap zero-filled."""
+    n = waveforms.shape[1]
+    padded = np.pad(waveforms, ((0, 0), (SHIFT_SAMPLES, SHIFT_SAMPLES)))
+    index = SHIFT_SAMPLES - offsets[:, None] + np.arange(n)[None, :]
+    return np.take_along_axis(padded, index, axis=1)
+
+
+def augment(waveforms: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One augmented copy of every clip: peak-scaled, random volume, shifted, plus a random
+    noise clip (itself peak-scaled) at a random volume in 80% of the clips, clipped to -1..1."""
+    count = len(waveforms)
+    x = frontend.peak_normalize(waveforms)
+    x = x * rng.uniform(*VOLUME_RANGE, size=(count, 1)).astype(np.float32)
+    x = shift(x, rng.integers(-SHIFT_SAMPLES, SHIFT_SAMPLES + 1, size=count))
+    picks = rng.integers(0, len(noise), size=count)
+    volume = rng.uniform(0, NOISE_VOLUME, size=(count, 1)) * (
+        rng.uniform(size=(count, 1)) < NOISE_FREQUENCY)
+    x = x + frontend.peak_normalize(noise[picks]) * volume.astype(np.float32)
+    return np.clip(x, -1.0, 1.0)
+
+
+def augmented_features(waveforms: np.ndarray, labels: np.ndarray, copies: int,
+                       seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of the clean clips and `copies - 1` augmented copies of each."""
+    rng = np.random.default_rng(seed)
+    noise = waveforms[labels == SILENCE]
+    if len(noise) == 0:
+        raise PipelineError("kws augmentation mixes in the _silence_ clips as background "
+                            "noise; the training split has none")
+    x = [frontend.features(waveforms)]
+    for _ in range(copies - 1):
+        x.append(frontend.features(augment(waveforms, noise, rng)))
+    return np.concatenate(x), np.tile(labels, copies)
+
+
+def read_waveforms(data_dir: str | None) -> dict:
+    """The decoded clips: x_train / x_test as N x 16000 float32, y_*, labels."""
+    path = os.path.join(data_dir, DATA_FILE) if data_dir else None
+    if path is None or not os.path.isfile(path):
+        where = f"{path} does not exist" if path else "no --data_dir given"
+        raise PipelineError(f"kws needs {DATA_FILE} ({where}): pass --data_dir=DIR holding it "
+                            f"(e.g. --data_dir=../shared/data)")
+    arrays = load_npz(path)
+    if arrays["x_train"].ndim != 2 or arrays["x_train"].shape[1] != frontend.CLIP_SAMPLES:
+        raise PipelineError(f"{path}: x_train is {arrays['x_train'].shape}; kws takes "
+                            f"N x {frontend.CLIP_SAMPLES} mu-law codes (1 s at 16 kHz)")
+    with np.load(path) as npz:
+        labels = tuple(str(name) for name in npz["labels"]) if "labels" in npz.files else ()
+    return {"x_train": frontend.decode_mulaw(arrays["x_train"]), "y_train": arrays["y_train"],
+            "x_test": frontend.decode_mulaw(arrays["x_test"]), "y_test": arrays["y_test"],
+            "labels": labels}
+
+
+def load_data(data_dir: str | None = None, copies: int = COPIES) -> Dataset:
+    """Augmented training features and clean test features (cached per process: the
+    features of 32k clips take about a minute)."""
+    path = os.path.abspath(os.path.join(data_dir, DATA_FILE)) if data_dir else None
+    stamp = os.stat(path).st_mtime_ns if path and os.path.isfile(path) else 0
+    return _load(data_dir, copies, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(data_dir: str | None, copies: int, stamp: int) -> Dataset:
+    clips = read_waveforms(data_dir)
+    x_train, y_train = augmented_features(clips["x_train"], np.asarray(clips["y_train"]),
+                                          copies)
+    dataset = from_arrays("speech_commands", {
+        "x_train": x_train, "y_train": y_train,
+        "x_test": frontend.features(clips["x_test"]), "y_test": clips["y_test"]},
+        num_classes=len(clips["labels"]) or None)
+    for array in (dataset.x_train, dataset.x_test):
+        array.flags.writeable = False  # Shared between callers through the cache.
+    return LabelledDataset(**{f.name: getattr(dataset, f.name)
+                              for f in dataclasses.fields(dataset)}, labels=clips["labels"])
+
+
+def build(dataset: Dataset):
+    """The MLPerf Tiny DS-CNN (models/ds_cnn.py) on the 49 x 10 x 1 MFCCs."""
+    return ds_cnn.build(dataset)
+
+
+ENTRY = register(ZooEntry(
+    name="kws",
+    description="keyword spotting: MLPerf Tiny DS-CNN on MFCCs of Speech Commands "
+                "(12 classes, waveforms augmented)",
+    build=build,
+    load_data=load_data,
+    contract=AudioSpec(sample_rate=frontend.SAMPLE_RATE, clip_samples=frontend.CLIP_SAMPLES,
+                       frontend=frontend.PARAMETERS),
+    recipe=Recipe(epochs=16, batch_size=100, learning_rate=2e-3, lr_schedule="cosine",
+                  prune_epochs=2, sparsity=0.5, initial_sparsity=0.2, prune_learning_rate=2e-4,
+                  qat_epochs=1, qat_learning_rate=5e-5),
+))

@@ -1,0 +1,65 @@
+"""The waveform deliverable: one `.tflite` that takes 1 s of raw audio, float32 [1, 16000],
+and returns the keyword scores, with the MFCC front end inside.
+
+The front end (`frontend.mfcc_layer`) runs in float: its FFT, magnitude and log have no
+int8 kernels, and an int8 mel or DCT product would round away the small energies the log
+spreads out. The network is the trained QAT model, int8 inside: the converter quantizes
+it at its fake-quant ranges and is calibrated with real waveforms, while the front end's
+ops are kept out of quantization (the quantization debugger's node denylist), so exactly
+one QUANTIZE sits between the float features and the int8 network.
+
+`measure` compares the file with the features-path int8 file on the same clips: argmax
+agreement, sizes and per-clip latency of the front end alone, the network alone and both.
+"""
+import numpy as np
+
+from pipeline.audio import frontend
+from pipeline.errors import PipelineError
+
+# Ops of the front end; every one stays float in the waveform file.
+FRONTEND_OPS = ("REDUCE_MAX", "MAXIMUM", "DIV", "RESHAPE", "STRIDED_SLICE", "CONCATENATION",
+                "MUL", "RFFT2D", "COMPLEX_ABS", "FULLY_CONNECTED", "ADD", "LOG")
+
+
+def composed(network):
+    """Keras model [B, 16000] waveform -> the network's outputs, front end first."""
+    from pipeline.keras import keras
+    shape = tuple(network.input_shape[1:])
+    if shape != frontend.FEATURE_SHAPE:
+        raise PipelineError(f"the waveform deliverable feeds the front end's "
+                            f"{frontend.FEATURE_SHAPE} features; the network takes {shape}")
+    inputs = keras.Input(shape=(frontend.CLIP_SAMPLES,), batch_size=1, name="waveform")
+    return keras.Model(inputs, network(frontend.mfcc_layer()(inputs)), name="kws_waveform")
+
+
+def _frontend_nodes(model: bytes) -> list[str]:
+    """Output tensor names of the front end's ops in a float conversion of the composed
+    model: the nodes the calibrated conversion leaves in float."""
+    from pipeline.tflite import runtime
+    interpreter = runtime.make_interpreter(model)
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return [tensors[op["outputs"][0]] for op in runtime.model_ops(interpreter)
+            if tensors.get(op["outputs"][0], "").find("mfcc_frontend") >= 0]
+
+
+def convert(network, calibration_waveforms: np.ndarray) -> bytes:
+    """The waveform `.tflite`: front end in float, `network` (a QAT model) in int8, float
+    input [1, 16000] and float output; calibrated with `calibration_waveforms` (N x 16000)."""
+    from pipeline.data import representative_dataset
+    from pipeline.keras import tf
+    from pipeline.stages.convert import run_converter
+    from tensorflow.lite.python import convert as tf_convert
+    model = composed(network)
+    float_file = run_converter(tf.lite.TFLiteConverter.from_keras_model(model))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset(
+        np.asarray(calibration_waveforms, np.float32))
+    # Calibrate only, then quantize with the front end denylisted: what the quantization
+    # debugger's get_nondebug_quantized_model does, without its instrumented run (which
+    # finds nothing to instrument in a QAT network).
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # noqa: SLF001
+    calibrated = run_converter(converter)
+    return tf_convert.mlir_quantize(calibrated, fully_quantize=False,
+                                    denylisted_nodes=_frontend_nodes(float_file))
