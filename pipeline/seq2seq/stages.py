@@ -8,6 +8,7 @@ from pipeline.graph import Graph, Output, Stage
 from pipeline.runner import Context
 
 VOCAB_FILE = "vocabulary.json"
+CHECKPOINT_FILE = "train_checkpoint.h5"
 
 
 @dataclasses.dataclass
@@ -25,10 +26,21 @@ def run_train(inputs, ctx):
     model, history = train.fit(ctx.shape, source, target, validation, corpus.spanish,
                                epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                                learning_rate=train_cfg.learning_rate,
-                               smoothing=train_cfg.label_smoothing, seed=ctx.recipe.seed)
+                               smoothing=train_cfg.label_smoothing, seed=ctx.recipe.seed,
+                               checkpoint=lambda model, history: save_checkpoint(ctx, model,
+                                                                                 history))
     write_vocabulary(ctx)
     return {"float": model}, {"history": history, "parameters": int(model.count_params()),
                               "shape": dataclasses.asdict(ctx.shape)}
+
+
+def save_checkpoint(ctx, model, history) -> None:
+    """The latest epoch's weights and the curve so far, beside the run (not a stage output:
+    what an interrupted run can still convert and score by hand)."""
+    from pipeline.bookkeeping import artifacts
+    artifacts.save_weights(model, ctx.path(CHECKPOINT_FILE))
+    artifacts.write_json(ctx.path(CHECKPOINT_FILE + ".json"), history)
+    write_vocabulary(ctx)
 
 
 def write_vocabulary(ctx) -> None:

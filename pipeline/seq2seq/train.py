@@ -79,9 +79,10 @@ def translate(model, source: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_size: int,
-        learning_rate: float, smoothing: float, seed: int):
+        learning_rate: float, smoothing: float, seed: int, checkpoint=None):
     """Trains a new model; `validation`: (source ids, Spanish references). Returns the model
-    and one record per epoch: loss, validation BLEU, seconds."""
+    and one record per epoch: loss, validation BLEU, seconds. `checkpoint(model, history)`
+    is called after every epoch (a long run on shared cores keeps its latest epoch)."""
     model = seq_model.build(shape)
     optimizer = keras.optimizers.Adam(Schedule(learning_rate), beta_2=0.98, epsilon=1e-9)
     step = make_step(model, optimizer, smoothing)
@@ -90,10 +91,15 @@ def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_s
         start, losses = time.time(), []
         for s, t_in, labels in batches(source, target, batch_size, rng):
             losses.append(float(step(tf.constant(s), tf.constant(t_in), tf.constant(labels))))
+            if len(losses) % 200 == 0:
+                progress.say(f"[train] epoch {epoch}: step {len(losses)}, loss "
+                             f"{np.mean(losses[-200:]):.4f}, {time.time() - start:.0f} s")
         seconds = time.time() - start
         val = score.bleu(target_vocab, translate(model, validation[0]), validation[1])
         history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
                         "validation_bleu": val, "seconds": round(seconds, 1)})
         progress.say(f"[train] epoch {epoch}/{epochs}: loss {np.mean(losses):.4f}, "
                      f"validation BLEU {val:.2f} ({seconds:.0f} s)")
+        if checkpoint is not None:
+            checkpoint(model, history)
     return model, history

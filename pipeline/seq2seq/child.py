@@ -1,0 +1,42 @@
+"""Runs a function that may crash the process (the TFLite converter segfaults on calibrated
+conversion of a WHILE loop) in a spawned child: a crash becomes one line naming the signal,
+and the caller goes on. No TensorFlow here (the child imports what it needs)."""
+import multiprocessing
+import os
+import signal
+import tempfile
+import traceback
+
+
+def _child(fn, args, error_path):
+    try:
+        fn(*args)
+    except BaseException as error:  # Reported to the parent as one line; the child ends.
+        with open(error_path, "w", encoding="utf-8") as f:
+            f.write(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                    f"\n{traceback.format_exc()}")
+        os._exit(1)
+
+
+def run(fn, *args, timeout_s: float = 1800) -> str | None:
+    """Calls `fn(*args)` (a module-level function) in a spawned process; None when it
+    returned, else one line saying how it failed (signal, exception, time limit)."""
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        error_path = os.path.join(folder, "error.txt")
+        process = context.Process(target=_child, args=(fn, args, error_path))
+        process.start()
+        process.join(timeout_s)
+        if process.is_alive():
+            process.kill()
+            process.join()
+            return f"did not finish in {timeout_s:.0f} s"
+        code = process.exitcode
+        if code == 0:
+            return None
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        if os.path.exists(error_path):
+            with open(error_path, encoding="utf-8") as f:
+                return f.readline().strip()
+        return f"exited with status {code}"

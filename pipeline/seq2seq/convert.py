@@ -1,0 +1,110 @@
+"""Conversions of the exported SavedModel, each run in a child process (`child.run`) by
+`convert_in_child`: the loop file (float, dynamic-range int8 weights, float16, and the
+calibrated int8 the converter is known to crash on), the loop-free pieces (float,
+calibrated full int8 and int16x8), and weight-only int4 by Google's LiteRT quantizer
+(`ai-edge-quantizer`) applied to a float file."""
+import dataclasses
+
+import numpy as np
+
+from pipeline.seq2seq import child
+
+LOOP, PIECES = ("translate",), ("encode", "decode_step")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    signatures: tuple  # LOOP (decoding inside the file) or PIECES (the app loops)
+    how: str  # float | dynamic | float16 | int8 | int16x8 | int4 (of the float file)
+    integer_only: bool
+    note: str
+    base: str = ""  # int4: the float variant whose file the quantizer rewrites
+
+    @property
+    def file(self) -> str:
+        return f"translator_{self.name}.tflite"
+
+
+VARIANTS = (
+    Variant("float", LOOP, "float", False, "float32, greedy loop inside the file"),
+    Variant("dynamic_int8", LOOP, "dynamic", False,
+            "int8 weights, float activations (dynamic range), loop inside"),
+    Variant("float16", LOOP, "float16", False, "float16 weights, loop inside"),
+    Variant("int4_weights", LOOP, "int4", False,
+            "int4 weights (ai-edge-quantizer weight_only_wi4_afp32), loop inside", "float"),
+    Variant("int8_loop", LOOP, "int8", True,
+            "calibrated full int8 of the file with the loop inside"),
+    Variant("float_pieces", PIECES, "float", False,
+            "float32 encode + decode_step signatures; the app runs the loop"),
+    Variant("int8_pieces", PIECES, "int8", True,
+            "calibrated int8 encode + decode_step (float in/out); the app runs the loop"),
+    Variant("int16x8_pieces", PIECES, "int16x8", False,
+            "calibrated int16 activations, int8 weights; encode + decode_step"),
+    Variant("int4_pieces", PIECES, "int4", False,
+            "int4 weights (ai-edge-quantizer weight_only_wi4_afp32) of float_pieces",
+            "float_pieces"),
+)
+
+
+def by_name(name: str) -> Variant:
+    return next(v for v in VARIANTS if v.name == name)
+
+
+def _converter(saved_model: str, variant: Variant, calibration: str | None):
+    from pipeline.keras import tf
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model,
+                                                         signature_keys=list(variant.signatures))
+    if variant.how == "float":
+        return converter
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant.how == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant.how in ("int8", "int16x8"):
+        converter.representative_dataset = _representative(np.load(calibration), variant)
+        ops = tf.lite.OpsSet
+        converter.target_spec.supported_ops = (
+            [ops.TFLITE_BUILTINS_INT8] if variant.how == "int8" else
+            # The int32 ids have no int16 form: without the float builtins the 16x8 mode
+            # asks for their calibration range and fails.
+            [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+             ops.TFLITE_BUILTINS])
+    return converter
+
+
+def _representative(samples, variant: Variant):
+    """(signature, inputs) pairs: every calibration step of both pieces, or the sources."""
+    def generate():
+        for i in range(len(samples["sources"])):
+            if variant.signatures == LOOP:
+                yield "translate", {"source": samples["sources"][i]}
+        if variant.signatures == PIECES:
+            for source in samples["sources"]:
+                yield "encode", {"source": source}
+            for i in range(len(samples["step_source"])):
+                yield "decode_step", {"source": samples["step_source"][i],
+                                      "memory": samples["step_memory"][i],
+                                      "tokens": samples["step_tokens"][i],
+                                      "position": samples["step_position"][i]}
+    return generate
+
+
+def convert_file(saved_model: str, name: str, out_path: str, calibration: str | None,
+                 float_file: str | None) -> None:
+    """The child's work: one variant's bytes to `out_path`."""
+    variant = by_name(name)
+    if variant.how == "int4":
+        from ai_edge_quantizer import quantizer, recipe
+        result = quantizer.Quantizer(float_file, recipe.weight_only_wi4_afp32()).quantize()
+        content = bytes(result.quantized_model)
+    else:
+        content = _converter(saved_model, variant, calibration).convert()
+    with open(out_path, "wb") as f:
+        f.write(content)
+
+
+def convert_in_child(saved_model: str, name: str, out_path: str, calibration: str | None = None,
+                     float_file: str | None = None, timeout_s: float = 1800) -> str | None:
+    """None when `out_path` was written, else one line: how the conversion failed."""
+    return child.run(convert_file, saved_model, name, out_path, calibration, float_file,
+                     timeout_s=timeout_s)
