@@ -1,0 +1,80 @@
+"""The regex tokenizer: the rule an app reproduces (and MediaPipe's RegexTokenizer applies)."""
+import re
+
+import numpy as np
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.text import tokenizer as T
+
+TEXTS = ["Free entry! Win a prize now", "free FREE Free", "Ok lar... Joking wif u oni",
+         "Don't call me, I'll call you", "win win win"]
+
+
+def test_encode_lowercases_pads_truncates_and_marks_unknown_words():
+    tok = T.build(TEXTS, sequence_length=4)
+    ids = tok.encode(["WIN free, zebra", "free free free free free free"])
+    assert ids.dtype == np.int32 and ids.shape == (2, 4)
+    index = {t: i for i, t in enumerate(tok.vocabulary)}
+    assert ids[0].tolist() == [index["win"], index["free"], T.UNKNOWN_ID, T.PAD_ID]
+    assert ids[1].tolist() == [index["free"]] * 4  # the first words are kept
+
+
+def test_words_split_on_every_non_ascii_word_character_and_keep_apostrophes():
+    tok = T.build(TEXTS, 8)
+    assert tok.words("Don't  pay £100 café_2!") == ["don't", "pay", "100", "caf", "_2"]
+    assert tok.words("Don't", lowercase=False) == ["Don't"]
+
+
+def test_vocabulary_is_specials_then_words_by_count_then_alphabet():
+    tok = T.build(TEXTS, 8)
+    assert tok.vocabulary[:4] == (T.PAD, T.UNKNOWN, "free", "win")  # 5 and 4 occurrences
+    rare = T.build(TEXTS, 8, min_count=2)
+    assert set(rare.vocabulary[2:]) == {"free", "win", "call"}
+    assert T.build(TEXTS, 8, max_tokens=3).vocabulary == (T.PAD, T.UNKNOWN, "free")
+
+
+def test_description_and_vocab_file_rebuild_the_same_tokenizer(tmp_path):
+    tok = T.build(TEXTS, 6)
+    again = T.from_description(tok.describe())
+    assert again == tok and again.fingerprint() == tok.fingerprint()
+    path = tmp_path / "vocab.txt"
+    tok.save(str(path))
+    assert path.read_text().splitlines()[:2] == [T.PAD, T.UNKNOWN]
+    assert T.load(str(path), 6) == tok
+    assert tok.describe()["vocab_size"] == tok.vocab_size == len(path.read_text().splitlines())
+
+
+def test_bad_vocabularies_and_inputs_are_one_line_errors():
+    with pytest.raises(PipelineError, match="starts with"):
+        T.Tokenizer(("hello", T.PAD, T.UNKNOWN), 4)
+    with pytest.raises(PipelineError, match="split by the delimiter"):
+        T.Tokenizer((T.PAD, T.UNKNOWN, "two words"), 4)
+    with pytest.raises(PipelineError, match="list of texts"):
+        T.build(TEXTS, 4).encode("one string")
+    with pytest.raises(PipelineError, match="cannot read"):
+        T.load("/nonexistent/vocab.txt", 4)
+
+
+def mediapipe_ids(lines, delim, text, length):
+    """MediaPipe's RegexPreprocessorCalculator: split, exact-case lookup, <UNKNOWN>, pad."""
+    table = {line.split(" ")[0]: int(line.split(" ")[1]) for line in lines}
+    words = [w for w in re.split(delim, text, flags=re.ASCII) if w]
+    ids = [table.get(w, table[T.UNKNOWN]) for w in words][:length]
+    return ids + [table[T.PAD]] * (length - len(ids))
+
+
+def test_mediapipe_vocabulary_reaches_the_same_ids_as_encode_for_usual_casings():
+    tok = T.build(TEXTS, 8)
+    lines = T.mediapipe_vocab_lines(tok, T.written_words(tok, TEXTS))
+    assert all(len(line.split(" ")) == 2 for line in lines)
+    for text in ["FREE entry WIN", "Free Win Prize", "free win", "Joking wif u oni"]:
+        assert mediapipe_ids(lines, tok.delim_regex, text, 8) == tok.encode([text])[0].tolist()
+    # A casing never written nor standard is unknown to MediaPipe (and said so in the doc).
+    assert mediapipe_ids(lines, tok.delim_regex, "fReE", 8)[0] == T.UNKNOWN_ID
+
+
+def test_case_sensitive_tokenizer_writes_its_vocabulary_as_it_is():
+    tok = T.build(TEXTS, 8, lowercase=False)
+    assert "FREE" in tok.vocabulary and "free" in tok.vocabulary
+    assert T.mediapipe_vocab_lines(tok) == [f"{t} {i}" for i, t in enumerate(tok.vocabulary)]
