@@ -1,0 +1,103 @@
+"""Translator (issue 31), fast: the split, the tokenizer, a child process that crashes, and a
+tiny model's `.tflite` whose greedy tokens equal TensorFlow's."""
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from pipeline.seq2seq import child, data, tokenizer
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def test_split_keeps_each_english_sentence_on_one_side():
+    pairs = data.Pairs(("Go.", "go.", "GO. ", "Run!", "Hi.", "Run!") * 50,
+                       ("Ve.", "Vete.", "Vaya.", "Corre.", "Hola.", "Corra.") * 50)
+    splits = data.split(pairs, seed=3, test_percent=40, validation_percent=20)
+    sides = {}
+    for name, part in splits.items():
+        for english in part.english:
+            sides.setdefault(english.strip().lower(), set()).add(name)
+    assert all(len(s) == 1 for s in sides.values())
+    assert sum(len(p) for p in splits.values()) == len(pairs)
+
+
+def test_real_split_has_2000_test_pairs_and_no_shared_sentence():
+    splits = data.split(data.read_pairs(DATA_DIR), seed=0)
+    lowered = {name: {e.strip().lower() for e in p.english} for name, p in splits.items()}
+    assert len(splits["test"]) >= 2000
+    assert not lowered["test"] & lowered["train"]
+    assert not lowered["validation"] & lowered["train"]
+    assert not lowered["test"] & lowered["validation"]
+
+
+def test_tokenizer_round_trip():
+    texts = ["¿Dónde está Tom?", "Tom no está aquí.", "¡Hola, María!", "Tom es mi amigo."]
+    vocab = tokenizer.build(texts, 100)
+    ids = vocab.encode("¿Dónde está Tom?", 20)
+    assert vocab.decode(ids) == "¿ dónde está tom ?"
+    assert vocab.detokenize(ids + [tokenizer.END_ID, 7]) == "¿Dónde está Tom?"
+    assert vocab.detokenize(vocab.encode("¡hola, maría!", 20)) == "¡Hola, María!"
+    assert vocab.encode("unseen words", 20) == [tokenizer.UNK_ID, tokenizer.UNK_ID]
+    assert tokenizer.Vocabulary.from_dict(vocab.to_dict()) == vocab
+    assert vocab.words[:4] == tokenizer.SPECIALS
+
+
+def test_target_rows_start_end_and_pad():
+    vocab = tokenizer.build(["uno dos tres"], 10)
+    rows = data.encode_target(vocab, ["uno dos", "uno dos tres cuatro"], 3)
+    assert rows.shape == (2, 5)
+    assert rows[0].tolist() == [2, vocab.index["uno"], vocab.index["dos"], 3, 0]
+    assert rows[1].tolist() == [2, *vocab.encode("uno dos tres", 3), 3]  # Cut at 3 words.
+
+
+def _segfault():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _raise():
+    raise ValueError("no good\nsecond line")
+
+
+def _fine(path):
+    with open(path, "w") as f:
+        f.write("done")
+
+
+def test_crashing_child_is_one_line_not_a_dead_test(tmp_path):
+    assert child.run(_segfault) == "killed by SIGSEGV"
+    assert child.run(_raise) == "ValueError: no good"
+    assert child.run(_fine, str(tmp_path / "x")) is None
+    assert (tmp_path / "x").read_text() == "done"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny model trained a few steps on a slice, and its SavedModel."""
+    from pipeline.seq2seq import corpus, export, model, train
+    texts = corpus.load(DATA_DIR, seed=0, vocab=300, length=8, limit=2000)
+    shape = model.Shape(source_vocab=300, target_vocab=300, length=8, dim=32, heads=2, ff=64,
+                        layers=1, dropout=0.0)
+    source, target = texts.train_arrays()
+    trained, history = train.fit(shape, source[:640], target[:640],
+                                 (texts.source("validation"), texts.splits["validation"].spanish),
+                                 texts.spanish, epochs=1, batch_size=64, learning_rate=3e-3,
+                                 smoothing=0.1, seed=0)
+    folder = str(tmp_path_factory.mktemp("tiny"))
+    return texts, trained, history, export.save(trained, os.path.join(folder, "saved")), folder
+
+
+def test_tflite_greedy_equals_tensorflow(tiny):
+    from pipeline.keras import tf
+    from pipeline.seq2seq import litert, train
+    texts, trained, history, saved, folder = tiny
+    assert history[0]["epoch"] == 1 and np.isfinite(history[0]["loss"])
+    source = texts.source("test")[:12]
+    expected = train.translate(trained, source)
+    for keys, name in ((["translate"], "loop.tflite"), (["encode", "decode_step"], "pieces.tflite")):
+        content = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=keys).convert()
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(content)
+        assert (litert.translate_all(path, source) == expected).all(), name
