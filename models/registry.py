@@ -90,4 +90,4 @@ def get(name: str) -> ZooEntry:
 def _load_entries() -> None:
     # Importing an entry module registers it; the list is the one place to add an entry.
     from models import (digits_cnn, ds_cnn, fashion_cnn, kws, mnist_cnn, mnist_tiny,  # noqa: F401
-                        mobilenet_v2, resnet8, translator)
+                        mobilenet_v2, resnet8, sms_spam, translator)
