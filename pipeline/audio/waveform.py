@@ -63,3 +63,38 @@ def convert(network, calibration_waveforms: np.ndarray) -> bytes:
     calibrated = run_converter(converter)
     return tf_convert.mlir_quantize(calibrated, fully_quantize=False,
                                     denylisted_nodes=_frontend_nodes(float_file))
+
+
+def frontend_file() -> bytes:
+    """The front end alone, float, batch 1: its share of the waveform file's latency."""
+    from pipeline.stages.convert import to_float
+    return to_float(frontend.frontend_model(), batch_size=1)
+
+
+def agreement(waveform_file: bytes, features_file: bytes, waveforms: np.ndarray,
+              features: np.ndarray, labels: np.ndarray) -> dict:
+    """Argmax agreement of the waveform file on `waveforms` with the features file on their
+    features (the same clips), and each file's top-1."""
+    from pipeline.tflite import runtime
+    if len(waveforms) != len(features):
+        raise PipelineError(f"{len(waveforms)} waveforms but {len(features)} feature rows")
+    by_wave = runtime.predict(waveform_file, np.asarray(waveforms, np.float32)).argmax(-1)
+    by_features = runtime.predict(features_file, np.asarray(features, np.float32)).argmax(-1)
+    labels = np.asarray(labels)
+    return {"clips": int(len(labels)),
+            "agreement": float(np.mean(by_wave == by_features)),
+            "disagreements": int(np.sum(by_wave != by_features)),
+            "accuracy_waveform": float(np.mean(by_wave == labels)),
+            "accuracy_features": float(np.mean(by_features == labels))}
+
+
+def latency(waveform_file: bytes, features_file: bytes, clip: np.ndarray,
+            seconds: float = 3.0) -> dict:
+    """Per-clip batch-1 latency (ms, one thread) of the front end alone, the network alone
+    (the features file) and the waveform file, timed interleaved."""
+    from pipeline.tflite import latency as timing
+    clip = np.asarray(clip, np.float32)
+    feats = frontend.features(clip[None])[0]
+    files = {"frontend": frontend_file(), "network": features_file, "waveform": waveform_file}
+    samples = {"frontend": clip, "network": feats, "waveform": clip}
+    return timing.interleaved(files, samples, seconds=seconds)
