@@ -98,3 +98,61 @@ def latency(waveform_file: bytes, features_file: bytes, clip: np.ndarray,
     files = {"frontend": frontend_file(), "network": features_file, "waveform": waveform_file}
     samples = {"frontend": clip, "network": feats, "waveform": clip}
     return timing.interleaved(files, samples, seconds=seconds)
+
+
+def qat_network(out_dir: str, clustered: bool = False):
+    """The QAT network a finished run left in `out_dir`: its compressed model (pruned.keras,
+    or clustered.keras) wrapped for QAT as the run wrapped it, with the QAT weights."""
+    import os
+
+    from pipeline.keras import keras
+    from pipeline.stages import qat
+    source = os.path.join(out_dir, "clustered.keras" if clustered else "pruned.keras")
+    weights = os.path.join(out_dir, "qat_weights.h5")
+    for path in (source, weights):
+        if not os.path.isfile(path):
+            raise PipelineError(f"{path} not found: run `make quantize MODEL=kws "
+                                f"ARGS=--data_dir=...` into {out_dir} first (with QAT on)")
+    network = qat.rebuild({"compressed": keras.models.load_model(source)}, clustered)
+    network.load_weights(weights)
+    return network
+
+
+def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
+                   seconds: float = 3.0) -> dict:
+    """Writes `model_waveform_int8.tflite` next to the run's `model_int8.tflite` in `out_dir`
+    and `waveform.json` with its agreement on the whole test split, sizes and latency."""
+    import json
+    import os
+
+    from models import kws
+    from pipeline.bookkeeping import artifacts
+    from pipeline.tflite import measure
+    clips = kws.read_waveforms(data_dir)
+    pick = np.random.default_rng(0).choice(len(clips["x_train"]), calibration_clips,
+                                           replace=False)
+    model = convert(qat_network(out_dir), clips["x_train"][np.sort(pick)])
+    with open(os.path.join(out_dir, "model_int8.tflite"), "rb") as f:
+        features_file = f.read()
+    artifacts.write_bytes(os.path.join(out_dir, WAVEFORM_FILE), model)
+    result = {"file": WAVEFORM_FILE, "features_file": "model_int8.tflite",
+              "calibration_clips": calibration_clips,
+              **agreement(model, features_file, clips["x_test"],
+                          frontend.features(clips["x_test"]), clips["y_test"]),
+              "sizes": {"waveform": measure.sizes(model), "features": measure.sizes(features_file),
+                        "frontend": measure.sizes(frontend_file())},
+              "latency_ms": latency(model, features_file, clips["x_test"][0], seconds)}
+    artifacts.write_text(os.path.join(out_dir, "waveform.json"), json.dumps(result, indent=2))
+    return result
+
+
+WAVEFORM_FILE = "model_waveform_int8.tflite"
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    parser = argparse.ArgumentParser(description="The kws waveform deliverable of a run.")
+    parser.add_argument("--out", default="artifacts/kws", help="the run's folder")
+    parser.add_argument("--data_dir", default="../shared/data")
+    args = parser.parse_args()
+    print(json.dumps(build_from_run(args.out, args.data_dir), indent=2))
