@@ -78,3 +78,12 @@ def test_case_sensitive_tokenizer_writes_its_vocabulary_as_it_is():
     tok = T.build(TEXTS, 8, lowercase=False)
     assert "FREE" in tok.vocabulary and "free" in tok.vocabulary
     assert T.mediapipe_vocab_lines(tok) == [f"{t} {i}" for i, t in enumerate(tok.vocabulary)]
+
+
+def test_seen_casings_only_give_a_shorter_mediapipe_vocabulary():
+    tok = T.build(TEXTS, 8)
+    seen = T.written_words(tok, TEXTS)
+    full = T.mediapipe_vocab_lines(tok, seen)
+    short = T.mediapipe_vocab_lines(tok, seen, standard_variants=False)
+    assert set(short) < set(full) and "WIN 3" in full and "WIN 3" not in short
+    assert "FREE 2" in short  # written so in the training texts

@@ -146,20 +146,22 @@ def written_words(tokenizer: Tokenizer, texts) -> list[str]:
     return list(dict.fromkeys(w for text in texts for w in tokenizer.words(text, False)))
 
 
-def mediapipe_vocab_lines(tokenizer: Tokenizer, seen_words=()) -> list[str]:
+def mediapipe_vocab_lines(tokenizer: Tokenizer, seen_words=(),
+                          standard_variants: bool = True) -> list[str]:
     """MediaPipe's vocabulary file (`token id` per line, several tokens may share an id).
 
     MediaPipe never lowercases, so for a lowercasing tokenizer every word is listed in its
     lower, UPPER and Capitalized forms and in each casing `seen_words` holds (the training
     texts' own words): those reach the same id as in `encode`; any other casing becomes
-    `<UNKNOWN>` in MediaPipe. No `<START>` line: MediaPipe would put it first in every row.
+    `<UNKNOWN>` in MediaPipe. `standard_variants=False` lists only the seen casings (a
+    smaller file, fewer casings reached). No `<START>` line: MediaPipe would put it first in every row.
     """
     lines = [f"{token} {i}" for i, token in enumerate(tokenizer.vocabulary)]
     if not tokenizer.lowercase:
         return lines
     index = tokenizer._index()
     extra = {}
-    for token in tokenizer.vocabulary[2:]:
+    for token in tokenizer.vocabulary[2:] if standard_variants else ():
         for variant in case_variants(token):
             extra.setdefault(variant, index[token])
     for word in seen_words:
