@@ -127,3 +127,10 @@ check-client: $(STAMP) $(MP_VENV)/.installed
 	$(PY) -m pipeline check_client --out=$(OUT) $(if $(filter command line,$(origin MODEL)),--model=$(MODEL)) $(if $(DATA),--data=$(DATA)) $(ARGS)
 
 .PHONY: mediapipe-venv check-client
+
+# English->Spanish translator (issue 31): its own stage list and report; ARGS: --epochs=N,
+# --limit=N (first N pairs). `make translate ARGS=--data_dir=../shared/data`.
+translate: $(STAMP)
+	$(PY) -m pipeline.seq2seq --out=artifacts/translator $(ARGS)
+
+.PHONY: translate

@@ -101,3 +101,30 @@ def test_tflite_greedy_equals_tensorflow(tiny):
         with open(path, "wb") as f:
             f.write(content)
         assert (litert.translate_all(path, source) == expected).all(), name
+
+
+def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
+    """docs/translation.md's app code, run on the tiny model's file and vocabulary."""
+    import json
+    import re as regex
+    from pipeline.keras import tf
+    from pipeline.seq2seq import litert
+    texts, trained, history, saved, folder = tiny
+    path = str(tmp_path / "loop.tflite")
+    with open(path, "wb") as f:
+        f.write(tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["translate"])
+                .convert())
+    vocabulary = tmp_path / "vocabulary.json"
+    vocabulary.write_text(json.dumps({
+        "tokenizer": {"pattern": tokenizer.PATTERN, "length": texts.length},
+        "english": texts.english.to_dict(), "spanish": texts.spanish.to_dict()}))
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "translation.md"),
+               encoding="utf-8").read()
+    code = regex.search(r"```python\n(.*?)```", doc, regex.S).group(1)
+    code = code[:code.index("\nprint(")]  # The call on the real run's files.
+    scope = {}
+    exec(code, scope)
+    for english in texts.splits["test"].english[:5]:
+        ids = litert.Decoder(path)(data.encode_source(texts.english, [english], texts.length)[0])
+        assert scope["translate"](english, path, str(vocabulary)) == \
+            texts.spanish.detokenize(ids)

@@ -45,14 +45,15 @@ def deliverable(found: list[dict], budget: float) -> dict:
 def build(runner) -> dict:
     ctx, metrics = runner.ctx, runner.metrics
     found = variants(runner)
-    train = metrics.get("train", {})
+    train = metrics.get("train") or metrics.get("checkpoint", {})
     return {
         "model": ctx.entry.name, "description": ctx.entry.description,
         "task": "translation en->es",
         "data": ctx.inputs.get("corpus"),
         "training": {"epochs": train.get("history", []), "parameters": train.get("parameters"),
                      "shape": train.get("shape"),
-                     "bleu_per_epoch_on": "validation split (held out from training)"},
+                     "bleu_per_epoch_on": "validation split (held out from training)",
+                     "from_checkpoint": train.get("from_checkpoint")},
         "scoring": {"bleu": "sacrebleu, lowercased word tokens, tokenize='none'",
                     "bleu_cased": "sacrebleu default 13a on detokenized cased output",
                     "chrf": "sacrebleu chrF on detokenized cased output",

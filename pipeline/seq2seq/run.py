@@ -10,9 +10,10 @@ from pipeline.runner import Runner
 
 
 def run(entry, recipe, out_dir: str, data_dir: str | None = None, corpus=None, shape=None,
-        limit: int = 0) -> dict:
+        limit: int = 0, checkpoint: str | None = None) -> dict:
     """Trains, converts, scores and times the translator; returns the report dict.
-    `corpus`/`shape`/`limit`: a given corpus, model shape or first-N-pairs slice (tests)."""
+    `corpus`/`shape`/`limit`: a given corpus, model shape or first-N-pairs slice (tests);
+    `checkpoint`: a run's per-epoch weights file to score instead of training."""
     from models import translator
     from pipeline.seq2seq import corpus as corpus_mod
     from pipeline.seq2seq import report, stages
@@ -30,7 +31,7 @@ def run(entry, recipe, out_dir: str, data_dir: str | None = None, corpus=None, s
                                         data_hash=data_fingerprint(dataset),
                                         inputs={"corpus": corpus.describe()},
                                         corpus=corpus, shape=shape)
-        runner = Runner(stages.graph(shape), ctx).run()
+        runner = Runner(stages.graph(shape, checkpoint), ctx).run()
         return report.write(runner)
 
 
@@ -42,8 +43,12 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="artifacts/translator")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pairs only (a quick run)")
+    parser.add_argument("--from_checkpoint", default=None,
+                        help="score this run's train_checkpoint.h5 (another run's latest "
+                             "epoch) instead of training")
     args = parser.parse_args(argv)
     entry = registry.get("translator")
     recipe = entry.recipe if args.epochs is None else entry.recipe.replace(epochs=args.epochs)
-    result = run(entry, recipe, args.out, args.data_dir, limit=args.limit)
+    result = run(entry, recipe, args.out, args.data_dir, limit=args.limit,
+                 checkpoint=args.from_checkpoint)
     print(f"wrote {args.out}/report.json; ship: {result['deliverable']['path']}")

@@ -59,15 +59,41 @@ def rebuilder(shape):
     return rebuild
 
 
-def graph(shape) -> Graph:
-    """Every stage of a translation run, in run order."""
+def checkpoint_loader(path: str):
+    """A stage body that takes the float model from another run's per-epoch checkpoint
+    (`--from_checkpoint`: score an interrupted or still-running training)."""
+    def run(inputs, ctx):
+        from pipeline.bookkeeping import artifacts
+        from pipeline.seq2seq import model
+        trained = model.build(ctx.shape)
+        trained.load_weights(path)
+        write_vocabulary(ctx)
+        history = artifacts.read_json(path + ".json")
+        return {"float": trained}, {"history": history, "from_checkpoint": path,
+                                    "parameters": int(trained.count_params()),
+                                    "shape": dataclasses.asdict(ctx.shape)}
+    return run
+
+
+def graph(shape, checkpoint: str | None = None) -> Graph:
+    """Every stage of a translation run, in run order; with `checkpoint`, the float model
+    comes from that per-epoch checkpoint instead of training."""
     from pipeline.seq2seq import variants
-    stages = [Stage("train", run_train, sections=("train",), seeded=True,
-                    writes=(Output("float", "translator_weights.h5", "weights",
-                                   rebuild=rebuilder(shape)),),
-                    files=(VOCAB_FILE,))]
+    weights = Output("float", "translator_weights.h5", "weights", rebuild=rebuilder(shape))
+    stages = [Stage("train", run_train, sections=("train",), seeded=True, writes=(weights,),
+                    files=(VOCAB_FILE,)) if checkpoint is None else
+              Stage("checkpoint", checkpoint_loader(checkpoint), writes=(weights,),
+                    files=(VOCAB_FILE,), identity=lambda ctx: {"checkpoint": _stamp(checkpoint)})]
     stages += variants.stages()
     return Graph(stages)
+
+
+def _stamp(path: str) -> str:
+    """What identifies a checkpoint file's contents (its size and time: it is rewritten
+    after every epoch)."""
+    import os
+    info = os.stat(path)
+    return f"{info.st_size}:{info.st_mtime_ns}"
 
 
 def vocabulary(path: str) -> dict:

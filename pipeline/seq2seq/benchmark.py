@@ -1,0 +1,85 @@
+"""benchmarks/results/translator-<date>.{json,md} from a run folder: the report's figures
+(or, for a run still training, the BLEU per epoch of its checkpoint), with the command, the
+commit, the date and the host's CPU model and ISA flags. No TensorFlow here.
+
+    python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>"
+"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+from pipeline.bookkeeping import artifacts
+from pipeline.seq2seq import report as report_mod
+from pipeline.seq2seq import stages
+
+ISA = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "f16c", "sse4_2")
+
+
+def host() -> dict:
+    model, flags = "", []
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            if key.strip() == "flags" and not flags:
+                flags = value.split()
+    return {"cpu_model": model, "cpus": os.cpu_count(),
+            "isa_flags": [f for f in ISA if f in flags],
+            "load_average_at_write": list(os.getloadavg())}
+
+
+def collect(out_dir: str, command: str) -> dict:
+    path = os.path.join(out_dir, "report.json")
+    figures = artifacts.read_json(path) if os.path.exists(path) else None
+    checkpoint = os.path.join(out_dir, stages.CHECKPOINT_FILE + ".json")
+    epochs = (figures["training"]["epochs"] if figures and figures["training"]["epochs"] else
+              artifacts.read_json(checkpoint) if os.path.exists(checkpoint) else [])
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"model": "translator", "date": datetime.date.today().isoformat(),
+            "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "command": command, "commit": commit, "host": host(),
+            "finished": bool(figures and figures.get("variants")),
+            "bleu_per_epoch_validation": epochs,
+            "variants": [{k: v[k] for k in ("name", "bleu", "bleu_cased", "chrf", "bytes",
+                                             "gzip_bytes", "same_tokens_as_tensorflow",
+                                             "latency_ms", "vs_float") if k in v}
+                         for v in (figures or {}).get("variants", [])],
+            "conversions": (figures or {}).get("conversions", {}),
+            "deliverable": (figures or {}).get("deliverable"),
+            "data": (figures or {}).get("data")}
+
+
+def markdown(result: dict) -> str:
+    h = result["host"]
+    lines = [f"# translator, {result['date']}", "",
+             f"- command: `{result['command']}`", f"- commit: {result['commit']}",
+             f"- host: {h['cpu_model']}, {h['cpus']} CPUs shared with other jobs (load "
+             f"{h['load_average_at_write'][0]:.1f} when written), ISA: {' '.join(h['isa_flags'])}",
+             f"- finished: {result['finished']}", "", "## BLEU per epoch (validation split)", "",
+             "| epoch | loss | BLEU | seconds |", "|---|---|---|---|"]
+    lines += [f"| {e['epoch']} | {e['loss']} | {e['validation_bleu']} | {e['seconds']} |"
+              for e in result["bleu_per_epoch_validation"]]
+    if result["variants"]:
+        fake = {"variants": result["variants"], "conversions": result["conversions"],
+                "deliverable": result["deliverable"], "training": {"epochs": []},
+                "model": "translator", "description": "test split, decoded on LiteRT"}
+        lines += ["", report_mod.markdown(fake).split("## BLEU per epoch")[0]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv) -> None:
+    out_dir, command = argv[1], argv[2]
+    result = collect(out_dir, command)
+    base = os.path.join("benchmarks", "results", f"translator-{result['date']}")
+    artifacts.write_text(base + ".json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    artifacts.write_text(base + ".md", markdown(result))
+    print(f"wrote {base}.json, {base}.md")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
