@@ -114,8 +114,9 @@ def resolve_teacher(teacher, trust_model_code: bool = False):
 def resolve_dataset(data, entry):
     """`data` as a Dataset, or None when the entry loads its own (an npz path, or nothing).
     Arrays: a dict of x_train, y_train, x_test, y_test, or ((x, y), (x, y))."""
-    from models import user
+    from pipeline import user_data
     from pipeline.data import Dataset
+    from pipeline.recipe import Recipe
     if data is None or isinstance(data, (str, os.PathLike)) or isinstance(data, Dataset):
         return data if isinstance(data, Dataset) else None
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -124,7 +125,9 @@ def resolve_dataset(data, entry):
     model = entry.make(None, entry.recipe) if entry.pretrained else None
     shape = tuple(model.input_shape[1:]) if model is not None else None
     classes = int(model.output_shape[-1]) if model is not None else None
-    return user.dataset_from_arrays(data, "arrays", shape, classes)
+    spec = (user_data.spec_of(Recipe(), model, data["x_test"])[0] if model is not None
+            else user_data.InputContract())
+    return user_data.dataset_from_arrays(data, "arrays", shape, classes, contract=spec)
 
 
 def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
@@ -146,8 +149,8 @@ def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teach
     from pipeline import compression
     entry = resolve_model(model, data, trust_model_code)
     if metric is not None:
-        from models import user
-        metric = user.load_metric(str(metric)) if isinstance(metric, (str, os.PathLike)) else metric
+        from pipeline import user_files
+        metric = user_files.load_metric(str(metric)) if isinstance(metric, (str, os.PathLike)) else metric
         entry = dataclasses.replace(entry, metric=metric)
     recipe = (recipe or entry.recipe).replace(**knobs)
     out_dir = out_dir or os.path.join("artifacts", entry.name)

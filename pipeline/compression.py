@@ -11,6 +11,7 @@ each `.tflite`. The order here is the run order.
 
 import dataclasses
 
+from pipeline import variants
 from pipeline.bookkeeping import progress
 from pipeline.bookkeeping.lock import folder_lock
 from pipeline.bookkeeping.records import data_fingerprint
@@ -19,22 +20,7 @@ from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Output, Stage
 from pipeline.recipe import Recipe
 from pipeline.runner import Context, Runner
-from pipeline.stages import modes
-
-TEACHER_FILES = {"teacher_float": "teacher_float.tflite", "teacher_int8": "teacher_int8.tflite",
-                 "scratch_float": "scratch_float.tflite"}
-MIXED_FILE = "model_int8_mixed.tflite"
-FLOAT_NOTE = ("float32 baseline; MediaPipe Tasks takes it through its NormalizationOptions "
-              "metadata")
-PTQ_FILE = "model_int8_ptq.tflite"
-
-
-def is_pretrained(ctx) -> bool:
-    return ctx.entry.pretrained
-
-
-def has_teacher(ctx) -> bool:
-    return ctx.teacher is not None
+from pipeline.stages.variant_registry import has_teacher
 
 
 def distils_through(ctx) -> dict:
@@ -42,77 +28,30 @@ def distils_through(ctx) -> dict:
     return {"distill": ctx.recipe.section("distill").to_dict()} if ctx.teacher else {}
 
 
-def tflite(value: str, file: str) -> Output:
-    return Output(f"tflite_{value}", file, "tflite")
-
-
-def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
-                  when=None) -> Stage:
-    """Stage `convert_<name>`: `convert(model[, calibration]) -> bytes` of value `source`."""
-    def run(inputs, ctx):
-        model = inputs[source]
-        return {f"tflite_{name}": (convert(model, ctx.calibration) if calibrated
-                                   else convert(model))}, {}
-
-    return Stage(f"convert_{name}", run, reads=(source,), writes=(tflite(name, file),),
-                 sections=("convert",) if calibrated else (), when=when, group="convert")
-
-
-def validate_stage(name: str, integer_only: bool, note: str = "", when=None,
-                   optional: bool = False) -> Stage:
-    """Reads `tflite_<name>` (and the float model's outputs, when the run has them)."""
-    from pipeline.stages.validate import validator
-    reads = (f"tflite_{name}", "reference_outputs")
-    return Stage(f"validate_{name}", validator(name, integer_only, note), reads=reads,
-                 sections=("validate",), when=when, group="validate",
-                 optional=reads if optional else reads[1:])
-
-
-def mode_stages(recipe: Recipe) -> list[Stage]:
-    """convert_<mode> + validate_<mode> for every `--modes` entry, int8 first. QAT-sourced
-    modes convert the QAT model; with --qat=off, and for the modes that quantize weights
-    themselves, the current compressed float model."""
+def variant_stages(recipe: Recipe, phase: str) -> list[Stage]:
+    """convert_<name> (where the variant has a converter) + validate_<name> for every
+    registered variant of `phase` this run may build."""
     from pipeline.stages import deploy
+    from pipeline.stages.validate import validate_stage
     stages = []
-    for name in recipe.modes:
-        mode = modes.MODES[name]
-        source = "quantized" if mode.source == "qat" and recipe.qat == "on" else "compressed"
-        stages += [deploy.convert_stage(name, source, f"model_{name}.tflite",
-                                        lambda model, calibration, batch_size, n=name:
-                                        modes.convert(n, model, calibration, batch_size),
-                                        calibrated=True),
-                   validate_stage(name, mode.integer_only, mode.note)]
+    for variant in variants.for_run(recipe.modes, phase=phase):
+        if variant.convert is not None:
+            stages.append(deploy.convert_stage(variant))
+        stages.append(validate_stage(variant))
     return stages
 
 
-def teacher_stages() -> list[Stage]:
-    """The teacher's float and calibrated int8 files and the student trained without the
-    teacher, converted and validated like any variant (for the distillation section)."""
-    from pipeline.stages import convert
-
-    def scratch(ctx):
-        return has_teacher(ctx) and ctx.recipe.distill_baseline
-
-    return [
-        convert_stage("teacher_float", "teacher", TEACHER_FILES["teacher_float"],
-                      convert.to_float, calibrated=False, when=has_teacher),
-        validate_stage("teacher_float", False, when=has_teacher),
-        convert_stage("teacher_int8", "teacher", TEACHER_FILES["teacher_int8"],
-                      convert.to_int8, calibrated=True, when=has_teacher),
-        validate_stage("teacher_int8", True, when=has_teacher),
-        convert_stage("scratch_float", "train/float", TEACHER_FILES["scratch_float"],
-                      convert.to_float, calibrated=False, when=scratch),
-        validate_stage("scratch_float", False, when=scratch),
-    ]
+def latency_stage(values: list[str]) -> Stage:
+    from pipeline.stages.validate import run_latency
+    return Stage("latency", run_latency, reads=tuple(values), optional=tuple(values),
+                 sections=("latency",), group="validate")
 
 
 def graph(recipe: Recipe) -> Graph:
     """Every stage of a compression run, in run order; conditions are asked at run time."""
     from pipeline import search
-    from pipeline.stages import (cluster, convert, debug, deploy, distill, prune, qat,
-                                 selective, train)
-    from pipeline.stages.validate import run_latency, run_reference_outputs
-    variants = ["float", *recipe.modes, "int8_mixed", "ptq", *TEACHER_FILES]
+    from pipeline.stages import cluster, debug, distill, prune, qat, selective, train
+    from pipeline.stages.validate import run_reference_outputs
     stages = Graph([
         Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
               sections=("train",), seeded=True,
@@ -126,64 +65,53 @@ def graph(recipe: Recipe) -> Graph:
         Stage("reference_outputs", run_reference_outputs, reads=("float",),
               writes=(Output("reference_outputs", "reference_outputs.npy", "array"),),
               sections=("validate",), group="validate"),
-        deploy.convert_stage("float", "float", "model_float.tflite", convert.to_float,
-                             calibrated=False),
-        validate_stage("float", False, FLOAT_NOTE),
+        *variant_stages(recipe, "reference"),
         Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "pruned.keras", "keras"),),
               sections=("train", "prune"), seeded=True, identity=distils_through),
+        # Clustering reads --qat: with QAT on, depthwise kernels are left unclustered.
         Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "clustered.keras", "keras"),),
-              sections=("train", "prune", "cluster"), seeded=True, identity=distils_through,
-              when=cluster.active),
+              sections=("train", "prune", "cluster", "qat"), seeded=True,
+              identity=distils_through, when=cluster.active),
         # Not `.weights.h5`: that suffix selects the Keras 3 format.
         Stage("qat", qat.run, reads=("compressed", "teacher"), optional=("teacher",),
               writes=(Output("quantized", "qat_weights.h5", "weights",
                              rebuild=qat.rebuilder(recipe)),),
-              sections=("train", "qat"), seeded=True, identity=distils_through,
+              sections=("train", "qat", "cluster"), seeded=True, identity=distils_through,
               when=lambda ctx: ctx.recipe.qat == "on"),
-        *mode_stages(recipe),
+        *variant_stages(recipe, "compressed"),
         Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),
               files=(debug.LAYER_ERRORS_FILE,), when=debug.active),
         Stage("selective", selective.run, reads=("compressed",),
-              writes=(tflite("int8_mixed", MIXED_FILE),), group="debug",
-              sections=("convert", "debug", "fallback", "validate", "latency"),
-              when=selective.int8_misses_budget),
-        validate_stage("int8_mixed", False, optional=True,
-                       when=lambda ctx: ctx.metrics.get("selective", {}).get("met", False)),
-        # A model the user brings is the reference: its calibrated post-training int8, with
-        # no pruning or fine-tuning, is always built as the fallback deliverable.
-        deploy.convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True,
-                             when=is_pretrained),
-        validate_stage("ptq", True, "post-training int8 of your unpruned model (calibrated, "
-                       "no fine-tuning): the fallback when compression costs too much",
-                       when=is_pretrained),
-        *teacher_stages(),
-        Stage("latency", run_latency, reads=tuple(f"tflite_{v}" for v in variants),
-              optional=tuple(f"tflite_{v}" for v in variants), sections=("latency",),
-              group="validate"),
+              writes=(Output("tflite_int8_mixed", variants.get("int8_mixed").file, "tflite"),),
+              group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
+              metrics_from=("debug", "validate_int8"), when=selective.int8_misses_budget),
+        *variant_stages(recipe, "fallback"),
+        *variant_stages(recipe, "teacher"),
+        latency_stage([v.value for v in variants.for_run(recipe.modes)]),
     ])
     return search.with_search(stages, recipe) if recipe.search else stages
+
+
+POST_TRAINING_NOTE = ("post-training int8 of the Keras 3 model (calibrated, no pruning or "
+                      "fine-tuning): a layer tf_keras cannot rebuild kept it from pruning and QAT")
 
 
 def post_training_graph(recipe: Recipe) -> Graph:
     """A Keras 3 model with a layer tf_keras cannot rebuild (`entry.keras3["post_training"]`):
     no pruning or QAT (tfmot is Keras 2 only); the Keras 3 model is evaluated and converted
     as it is, float and calibrated full-integer int8, validated and timed."""
-    from pipeline.stages import convert, deploy, post_training
-    from pipeline.stages.validate import run_latency
+    import dataclasses as dc
+    from pipeline.stages import deploy, post_training
+    from pipeline.stages.validate import validate_stage
+    built = [variants.get("float"),
+             dc.replace(variants.get("ptq"), note=POST_TRAINING_NOTE, when=None)]
     return Graph([
         Stage("evaluate", post_training.run_evaluate, sections=("train",),
               writes=(Output("float", "baseline.keras", "keras"),)),
-        deploy.convert_stage("float", "float", "model_float.tflite", convert.to_float,
-                             calibrated=False),
-        validate_stage("float", False, FLOAT_NOTE),
-        deploy.convert_stage("ptq", "float", PTQ_FILE, convert.to_int8, calibrated=True),
-        validate_stage("ptq", True, "post-training int8 of the Keras 3 model (calibrated, no "
-                       "pruning or fine-tuning): a layer tf_keras cannot rebuild kept it from "
-                       "pruning and QAT"),
-        Stage("latency", run_latency, reads=("tflite_float", "tflite_ptq"),
-              sections=("latency",), group="validate"),
+        *[stage for v in built for stage in (deploy.convert_stage(v), validate_stage(v))],
+        latency_stage([v.value for v in built]),
     ])
 
 

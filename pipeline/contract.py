@@ -4,6 +4,7 @@ validation and the fallback, recorded in report.json and in a sidecar next to ea
 deployable file, and checked against the user's model before anything is compressed.
 """
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,7 +23,10 @@ def format_range(low: float, high: float) -> str:
 class InputContract:
     """Integer inputs 0..`raw_max` map linearly onto `low`..`high`; then, per channel,
     `(x - mean) / std`. Float inputs are taken as already in range: only the mean and std
-    apply."""
+    apply. The `image` kind of `pipeline.input_spec`."""
+    kind: ClassVar[str] = "image"
+    # The sanity probe scores the model under the common pixel ranges (`pipeline.inputs`).
+    probe_applies: ClassVar[bool] = True
     low: float = 0.0
     high: float = 1.0
     mean: tuple = ()
@@ -34,12 +38,8 @@ class InputContract:
               raw_max: float = RAW_MAX) -> "InputContract":
         """From the flags' text: `--input_range=LOW,HIGH`, `--input_mean=M[,M..]`, ..."""
         low, high = parse_range(input_range)
-        means, stds = _floats(mean, "input_mean"), _floats(std, "input_std")
-        if stds and any(s <= 0 for s in stds):
-            raise PipelineError(f"--input_std must be positive, got {std}")
-        if means and stds and len(means) != len(stds) and 1 not in (len(means), len(stds)):
-            raise PipelineError(f"--input_mean has {len(means)} values but --input_std "
-                                f"{len(stds)}: give one per channel, or one for all")
+        means, stds = parse_floats(mean, "input_mean"), parse_stds(std)
+        check_channels(mean, std)
         return cls(low, high, means, stds, raw_max)
 
     def with_range(self, low: float, high: float) -> "InputContract":
@@ -65,7 +65,7 @@ class InputContract:
 
     def describe(self) -> dict:
         """What an app developer needs to feed the model: the sidecar's `input` part."""
-        return {"raw_range": [0, self.raw_max], "range": [self.low, self.high],
+        return {"kind": self.kind, "raw_range": [0, self.raw_max], "range": [self.low, self.high],
                 "mean": list(self.mean), "std": list(self.std),
                 "formula": self.formula()}
 
@@ -91,7 +91,21 @@ def parse_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _floats(text: str, name: str) -> tuple:
+def parse_stds(text: str) -> tuple:
+    stds = parse_floats(text, "input_std")
+    if any(s <= 0 for s in stds):
+        raise PipelineError(f"--input_std must be positive, got {text}")
+    return stds
+
+
+def check_channels(mean: str, std: str) -> None:
+    means, stds = parse_floats(mean, "input_mean"), parse_floats(std, "input_std")
+    if means and stds and len(means) != len(stds) and 1 not in (len(means), len(stds)):
+        raise PipelineError(f"--input_mean has {len(means)} values but --input_std "
+                            f"{len(stds)}: give one per channel, or one for all")
+
+
+def parse_floats(text: str, name: str) -> tuple:
     if not str(text).strip():
         return ()
     try:

@@ -111,6 +111,13 @@ def from_arrays(name: str, arrays: dict, num_classes: int | None = None) -> Data
                    x_test=arrays["x_test"], y_test=y_test, num_classes=classes)
 
 
+def model_inputs(x: np.ndarray) -> np.ndarray:
+    """Rows as a model takes them: token ids (integers after the input spec) as int32, every
+    other input as float32."""
+    x = np.asarray(x)
+    return x.astype(np.int32 if np.issubdtype(x.dtype, np.integer) else np.float32)
+
+
 def calibration_samples(dataset: Dataset, count: int, seed: int) -> np.ndarray:
     """`count` training examples drawn without replacement: the converter's calibration set."""
     n = len(dataset.x_train)
@@ -118,7 +125,7 @@ def calibration_samples(dataset: Dataset, count: int, seed: int) -> np.ndarray:
         raise PipelineError(
             f"--calibration_samples={count} is larger than the training set ({n} examples)")
     index = np.random.default_rng(seed).choice(n, size=count, replace=False)
-    return dataset.x_train[np.sort(index)].astype(np.float32)
+    return model_inputs(dataset.x_train[np.sort(index)])
 
 
 def representative_dataset(samples: np.ndarray):

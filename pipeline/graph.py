@@ -6,7 +6,8 @@ writes is persisted to one file (`Output`), so a rerun can reuse the stage and l
 value lazily. A read binds to the latest earlier stage that is active in this run and writes
 that value: a stage inserted between pruning and QAT that writes `compressed` is what QAT,
 the non-QAT modes and the error analysis read from then on, with no other edit. A read
-`stage/value` names one stage's value.
+`stage/value` names one stage's value. A stage that reads another's metrics declares it
+(`metrics_from`), so the hash chain covers that too.
 
 No TensorFlow here: the stage list is built, checked and drawn without it.
 """
@@ -54,6 +55,9 @@ class Stage:
     seeded: bool = False
     # (ctx) -> dict: what else the stage's result depends on (a teacher's own recipe).
     identity: Callable | None = None
+    # Earlier stages whose metrics this stage reads: given as inputs `metrics:<stage>` (when
+    # that stage is active in the run), and their hashes are part of this stage's.
+    metrics_from: tuple[str, ...] = ()
 
     @property
     def timing_group(self) -> str:
@@ -92,6 +96,10 @@ class Graph:
                 if owner is None and value not in writers and read not in stage.optional:
                     raise PipelineError(f"stage {stage.name!r} reads {value!r}, which no earlier "
                                         f"stage writes")
+            for name in stage.metrics_from:
+                if name not in seen:
+                    raise PipelineError(f"stage {stage.name!r} reads the metrics of {name!r}, "
+                                        f"which is not an earlier stage")
             for name in [o.file for o in stage.writes] + list(stage.files):
                 if name in files:
                     raise PipelineError(f"stages {files[name]!r} and {stage.name!r} both write "

@@ -32,10 +32,15 @@ class ConfigError(PipelineError):
         return self.field.rpartition(".")[2]
 
 
-def knob(default, help: str, choices: tuple = (), minimum=None):
-    """A section field with what the command line needs to make its flag."""
+def knob(default, help: str, choices: tuple = (), minimum=None,
+         hashed_at_default: bool = True):
+    """A section field with what the command line needs to make its flag.
+    `hashed_at_default=False`: a knob added later enters the hashes only when set away from
+    its default, so the stage records and the files' metadata version of runs that do not
+    use it stay what they were."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "choices": tuple(choices), "minimum": minimum})
+        "help": help, "choices": tuple(choices), "minimum": minimum,
+        "hashed_at_default": hashed_at_default})
 
 
 def section(name: str):
@@ -71,6 +76,11 @@ class Section:
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def hash_dict(self) -> dict:
+        """`to_dict` less the later knobs left at their default (see `knob`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("hashed_at_default", True) or getattr(self, f.name) != f.default}
 
 
 def owners() -> dict[str, str]:
@@ -148,7 +158,7 @@ class Recipe:
     def hash(self, sections: tuple[str, ...] | None = None, extra: dict | None = None) -> str:
         """Hash of the named sections (all when None) and the seed, plus `extra` context."""
         names = self._sections if sections is None else sections
-        chosen = {name: self.section(name).to_dict() for name in sorted(names)}
+        chosen = {name: self.section(name).hash_dict() for name in sorted(names)}
         blob = json.dumps({"sections": chosen, "seed": self.seed, "extra": extra or {}},
                           sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -186,6 +196,13 @@ class TrainConfig(Section):
 class InputConfig(Section):
     """The input contract: how raw inputs become what the model expects. No stage hashes it:
     the data's own hash changes with it."""
+    input_kind: str = knob("auto", "What the model takes: image (pixels, mapped by "
+                           "--input_range/--input_mean/--input_std), tokens (integer ids, fed "
+                           "as int32), audio (a waveform or its front end's features), "
+                           "features (floats as they are), or auto (from the model's input "
+                           "dtype and the data).", choices=("auto", "image", "tokens", "audio",
+                                                            "features"),
+                           hashed_at_default=False)
     input_range: str = knob("0,1", "What integer pixel values 0..255 become: LOW,HIGH (0,1; "
                             "0,255; -1,1), or auto (the sanity probe picks the range under "
                             "which your trained model scores best).")
@@ -197,12 +214,18 @@ class InputConfig(Section):
                      choices=("auto", "classification", "fidelity"))
 
     def check(self):
-        from pipeline.contract import InputContract
-        try:
-            if self.input_range.strip() != "auto":
-                InputContract.parse(self.input_range, self.input_mean, self.input_std)
-        except PipelineError as e:
-            self.fail("input_range", str(e).partition(" ")[2])
+        from pipeline import contract
+        for name, parse in (("input_range", lambda: self.input_range.strip() == "auto" or
+                             contract.parse_range(self.input_range)),
+                            ("input_mean", lambda: contract.parse_floats(self.input_mean,
+                                                                         "input_mean")),
+                            ("input_std", lambda: contract.parse_stds(self.input_std)),
+                            ("input_std", lambda: contract.check_channels(
+                                self.input_mean, self.input_std))):
+            try:
+                parse()
+            except PipelineError as e:
+                self.fail(name, str(e).partition(" ")[2])
 
 
 @section("distill")

@@ -114,6 +114,8 @@ class Runner:
                  "model_file": entry.fingerprint, "data": self.ctx.data_hash,
                  "inputs": {read: f"{self.hashes[owner]}/{value}"
                             for read, (owner, value) in sorted(bindings.items())},
+                 **({"metrics_from": {name: self.hashes[name] for name in stage.metrics_from
+                                      if name in self.status}} if stage.metrics_from else {}),
                  **(stage.identity(self.ctx) if stage.identity else {})}
         return self.ctx.recipe.hash(stage.sections, extra)
 
@@ -138,6 +140,8 @@ class Runner:
     def execute(self, stage: Stage, config_hash: str, bindings: dict) -> set:
         # Inputs load before the banner and the clock: loading is not the stage's time.
         inputs = {read: self.value(owner, value) for read, (owner, value) in bindings.items()}
+        inputs.update({f"metrics:{name}": self.metrics[name] for name in stage.metrics_from
+                       if name in self.metrics})
         if self.chief:
             self.records.invalidate(stage.name)
         with progress.stage(stage.name, self.timings):
@@ -148,6 +152,8 @@ class Runner:
                     outputs, metrics = stage.run(inputs, self.ctx)
             else:
                 outputs, metrics = stage.run(inputs, self.ctx)
+            if metrics.get("not_applicable"):
+                progress.say(f"[{stage.name}] not applied: {metrics['not_applicable']}")
             for value, obj in outputs.items():
                 self.values[stage.name, value] = (self.save(stage.output(value), obj)
                                                   if self.chief else self.save_aside(

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import TINY_RECIPE, make_quadrant_dataset
 from models import user
+from pipeline import user_data, user_files
 from pipeline import compression
 from pipeline.bookkeeping import progress
 from pipeline.errors import PipelineError
@@ -32,7 +33,7 @@ def npz_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(npz_path):
-    return user.dataset_from_npz(npz_path, (8, 8, 1), 4)
+    return user_data.dataset_from_npz(npz_path, (8, 8, 1), 4)
 
 
 def build(kind: str):

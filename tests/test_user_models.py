@@ -10,6 +10,7 @@ import pytest
 
 from conftest import QUICK_TIMING, REPO, TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
 from models import user
+from pipeline import user_data, user_files
 from pipeline import compression
 from pipeline.bookkeeping import progress
 from pipeline.errors import PipelineError
@@ -33,7 +34,7 @@ def trained_user_model(npz_path):
     """A trained tiny CNN and its accuracy on the npz as the pipeline will prepare it."""
     from pipeline.training import fit
     from pipeline.stages import train
-    ds = user.dataset_from_npz(npz_path, (8, 8, 1), 4)
+    ds = user_data.dataset_from_npz(npz_path, (8, 8, 1), 4)
     model, metrics = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
     return model, metrics["accuracy"]
 
@@ -92,7 +93,7 @@ def test_broken_keras3_file_is_one_line(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
     with pytest.raises(PipelineError, match=r"k3\.keras: Keras 3 cannot load this model") as e:
-        user.load_saved_model(str(path))
+        user_files.load_saved_model(str(path))
     assert "re-save" not in str(e.value) and "\n" not in str(e.value)
 
 
@@ -102,7 +103,7 @@ def test_missing_or_corrupt_model_file_is_one_line(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not hdf5")
     with pytest.raises(PipelineError, match="tf_keras cannot load this model"):
-        user.load_saved_model(str(junk))
+        user_files.load_saved_model(str(junk))
     with pytest.raises(PipelineError, match="needs its data"):
         user.entry_from_path(str(junk), None)
 

@@ -1,5 +1,6 @@
 """A finished run -> the report dict (`report.json`): variants, comparisons, the stage
 sections, timings and status, all read off the runner; no TensorFlow here."""
+from pipeline import variants
 from pipeline.bookkeeping import provenance
 from pipeline.report import distillation
 from pipeline.stages.selective import floor, meets
@@ -22,6 +23,8 @@ def qat_summary(recipe, metrics: dict) -> dict:
         return {"path": "off", "why": "--qat=off: calibrated post-training int8 of the "
                                       "pruned float model", "float_layers": []}
     qat = metrics["qat"]
+    if qat.get("not_applicable"):
+        return {"path": "not_applicable", "why": qat["not_applicable"], "float_layers": []}
     float_layers = qat.get("float_layers", [])
     why = ("every layer is supported by tfmot's 8-bit scheme" if not float_layers else
            f"{len(float_layers)} layer(s) tfmot cannot quantize ran in float during QAT "
@@ -48,20 +51,17 @@ def validated(runner, names) -> list[dict]:
     return found
 
 
-# The integer files that may ship, best first when they tie on size.
-DELIVERABLES = ("int8", "int8_mixed", "ptq")
-
-
 def deliverable(built: list[dict], reference: float, budget_points: float,
-                sqnr_floor: float | None = None) -> dict:
+                sqnr_floor: float | None = None, shippable: tuple = ("int8", "int8_mixed",
+                                                                     "ptq")) -> dict:
     """The file to ship: the smallest (gzip) integer file within the budget of the float
     model (or above the SQNR floor), or, when none is, the most accurate one, flagged."""
     def within(v):
         return meets(v["accuracy"], reference, budget_points, sqnr_floor)
 
-    candidates = [v for v in built if v["name"] in DELIVERABLES]
+    candidates = [v for v in built if v["name"] in shippable]
     meeting = [v for v in candidates if within(v)]
-    chosen = (min(meeting, key=lambda v: (v["gzip_bytes"], DELIVERABLES.index(v["name"])))
+    chosen = (min(meeting, key=lambda v: (v["gzip_bytes"], shippable.index(v["name"])))
               if meeting else max(candidates, key=lambda v: v["accuracy"]))
     return {"variant": chosen["name"], "path": chosen["path"], "meets_budget": bool(meeting),
             "budget_points": budget_points, "sqnr_floor_db": sqnr_floor,
@@ -100,8 +100,10 @@ def report(runner) -> dict:
     ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
     # With --search, pruning/clustering/QAT are the winning candidate's.
     metrics = {**search_report.stage_metrics(metrics), **metrics}
-    built = validated(runner, ["float", *recipe.modes, "int8_mixed", "ptq"])
-    distilled = validated(runner, distillation.VARIANTS)
+    built = validated(runner, [v.name for v in variants.for_run(recipe.modes,
+                                                                 table="variants")])
+    distilled = validated(runner, [v.name for v in variants.for_run(recipe.modes,
+                                                                    table="distillation")])
     keras_float = ctx.metrics_of_value("float")["accuracy"]
     for v in built:
         v["vs_float"] = compare(built[0], v, keras_float)
@@ -127,7 +129,8 @@ def report(runner) -> dict:
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
         "task": task_section(ctx.dataset.task),
         "reference": reference(keras_float, ctx.dataset),
-        "deliverable": deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx)),
+        "deliverable": deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx),
+                                   tuple(variants.shippable(recipe.modes))),
         "timings_s": timings(runner),
         "stages": dict(runner.status),
         "skipped_stages": [s for s, v in runner.status.items() if v == "reused"],

@@ -7,7 +7,6 @@ int8 file: that is what the student's int8 file is compared with (the teacher wa
 pruned or QAT'd in this run).
 """
 FIGURES = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
-VARIANTS = ("teacher_float", "teacher_int8", "scratch_float")
 
 
 def section(metrics: dict, recipe, teacher_name: str, built: list[dict],

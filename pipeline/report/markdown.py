@@ -47,13 +47,21 @@ from pipeline.speed import speed_phrase  # noqa: E402 -- "slower" below 1x (issu
 SLOW_INT8_SPEEDUP = 1.2
 
 
+def input_hint(report: dict) -> str:
+    """What to check when the float model scores near chance, by input kind."""
+    contract = (report.get("input") or {}).get("contract") or {}
+    if contract.get("kind", "image") == "image":
+        return "check the input contract (--input_range)"
+    return f"check that the data is what the model expects ({contract['kind']} inputs)"
+
+
 def headline(report: dict) -> list[str]:
     reference = report.get("reference", {})
     lines = []
     if reference.get("near_chance"):
         lines.append(f"THE FLOAT KERAS MODEL SCORES NEAR CHANCE ({100 * reference['accuracy']:.2f}%"
                      f", chance {100 * reference['chance']:.2f}%): no accuracy difference "
-                     f"against it is a gain; check the input contract (--input_range)")
+                     f"against it is a gain; {input_hint(report)}")
     for v in report["variants"][1:]:
         c = v.get("vs_float") or report["comparison"]
         task = report.get("task", {"score": "top-1", "in_points": True})

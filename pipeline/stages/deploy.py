@@ -12,16 +12,16 @@ batch): measured on ResNet-8, 5-10% slower than batches of 256, and no second co
 from pipeline.graph import Output, Stage
 
 
-def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
-                  when=None) -> Stage:
-    """`convert(model, [calibration,] batch_size) -> bytes` of value `source`, written at
-    batch 1 with metadata."""
+def convert_stage(variant) -> Stage:
+    """Stage `convert_<name>` of a registered variant (`pipeline.variants`): its converter on
+    the first of its sources this run produced, at batch 1, with metadata."""
     def run(inputs, ctx):
         from pipeline.tflite import metadata
-        model = inputs[source]
-        args = (model, ctx.calibration) if calibrated else (model,)
-        shipped, info = metadata.attach(convert(*args, batch_size=1), ctx, name)
-        return {f"tflite_{name}": shipped}, {"metadata": info}
+        model = next(inputs[s] for s in variant.sources if s in inputs)
+        calibration = ctx.calibration if variant.calibrated else None
+        shipped, info = metadata.attach(variant.convert(model, calibration, 1), ctx,
+                                        variant.name)
+        return {variant.value: shipped}, {"metadata": info}
 
     def identity(ctx):
         # What else the metadata depends on: the labels file's content, and whether the
@@ -30,10 +30,11 @@ def convert_stage(name: str, source: str, file: str, convert, calibrated: bool,
         return {"labels_file": metadata.labels_fingerprint(ctx.recipe),
                 "metadata_writer": mediapipe_client.available()}
 
-    sections = ("convert", "metadata") if calibrated else ("metadata",)
-    return Stage(f"convert_{name}", run, reads=(source,),
-                 writes=(Output(f"tflite_{name}", file, "tflite"),),
-                 sections=sections, when=when, group="convert", identity=identity)
+    sections = ("convert", "metadata") if variant.calibrated else ("metadata",)
+    return Stage(f"convert_{variant.name}", run, reads=variant.sources,
+                 optional=variant.sources[:-1], writes=(Output(variant.value, variant.file,
+                                                               "tflite"),),
+                 sections=sections, when=variant.when, group="convert", identity=identity)
 
 
 def metadata_summary(model, written: dict) -> dict:

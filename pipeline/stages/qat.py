@@ -28,17 +28,36 @@ def quantize_model(model, preserve_sparsity: bool = True, clustered: bool = Fals
         scheme = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme()
     # quantize_apply clones through layer configs; a Lambda layer (the user's own model,
     # already loaded by their choice) deserializes only outside Keras' safe mode.
-    with SafeModeScope(False), quant_support.scope(), quant_support.clusters_kept():
+    with SafeModeScope(False), quant_support.scope(), quant_support.clusters_kept(), \
+            quant_support.float_inputs_quantized():
         return tfmot.quantization.keras.quantize_apply(annotated, scheme)
+
+
+class CannotWrap(Exception):
+    """tfmot could not wrap the model for QAT; the message says why, in one line."""
+
+
+def wrapped(model, clustered: bool):
+    """`quantize_model`, with tfmot's failure as one line. Its clone fails on some
+    functional graphs (a raw `x + y` between layers of a Transformer block): the model then
+    keeps its calibrated post-training int8 path instead."""
+    try:
+        return quantize_model(model, clustered=clustered)
+    except (ValueError, TypeError, AttributeError, RuntimeError) as e:
+        text = str(e).strip().splitlines()
+        raise CannotWrap(f"tfmot cannot wrap this model for QAT ({type(e).__name__}: "
+                         f"{text[0] if text else ''}); the int8 files are calibrated "
+                         f"post-training from the compressed float model") from None
 
 
 def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True,
         teacher: Teacher | None = None, clustered: bool = False):
     """Wraps `model` for 8-bit QAT and fine-tunes it (on the distillation loss when a
-    `teacher` is given); returns (QAT model, metrics)."""
+    `teacher` is given); returns (QAT model, metrics). Raises `CannotWrap`."""
     unsupported = quant_support.unsupported_layers(model)
     head = heads.head_kind(model)
-    quantized = quantize_model(model, preserve_sparsity, clustered)
+    quantized = (wrapped(model, clustered) if preserve_sparsity
+                 else quantize_model(model, preserve_sparsity, clustered))
     fit.fit(quantized, dataset, epochs=recipe.qat_epochs, learning_rate=recipe.qat_learning_rate,
             batch_size=recipe.batch_size, teacher=teacher, head=head)
     return quantized, {"accuracy": fit.accuracy(quantized, dataset, recipe.eval_batch_size, head),
@@ -47,10 +66,15 @@ def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True,
 
 
 def run(inputs, ctx):
-    """Stage `qat`: the current `compressed` model fine-tuned with fake quantization."""
+    """Stage `qat`: the current `compressed` model fine-tuned with fake quantization; no
+    output (and the reason) when tfmot cannot wrap the model."""
     clustered = ctx.recipe.clusters > 0
-    model, metrics = qat(inputs["compressed"], ctx.dataset, ctx.recipe,
-                         teacher=compression_teacher(inputs, ctx.recipe), clustered=clustered)
+    try:
+        model, metrics = qat(inputs["compressed"], ctx.dataset, ctx.recipe,
+                             teacher=compression_teacher(inputs, ctx.recipe),
+                             clustered=clustered)
+    except CannotWrap as e:
+        return {}, {"not_applicable": str(e), "path": "not_applicable", "float_layers": []}
     return {"quantized": model}, {**metrics, "scheme": "cluster_preserve" if clustered
                                   else "prune_preserve"}
 

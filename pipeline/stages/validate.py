@@ -2,6 +2,7 @@
 every figure measured here."""
 import os
 
+from pipeline.graph import Stage
 from pipeline.tflite import compat, compute, latency, measure
 
 
@@ -40,6 +41,18 @@ def describe(name: str, model, dataset, recipe, integer_only: bool, note: str = 
             "compatibility": compat.report(model, ops, integer_only)}
 
 
+def validate_stage(variant) -> Stage:
+    """Stage `validate_<name>` of a registered variant: reads its file (and the float
+    model's outputs, when the run has them) and its conversion's metadata record."""
+    reads = (variant.value, "reference_outputs")
+    convert = (f"convert_{variant.name}",) if variant.convert is not None else ()
+    return Stage(f"validate_{variant.name}", validator(variant.name, variant.integer_only,
+                                                       variant.note),
+                 reads=reads, sections=("validate",), when=variant.when, group="validate",
+                 optional=reads if variant.convert is None else reads[1:],
+                 metrics_from=convert)
+
+
 def validator(name: str, integer_only: bool, note: str = ""):
     """The run function of stage `validate_<name>`: reads value `tflite_<name>`, the file
     as shipped."""
@@ -50,7 +63,7 @@ def validator(name: str, integer_only: bool, note: str = ""):
         result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
                              inputs.get("reference_outputs")),
                   "path": os.path.basename(model.path)}
-        convert_metrics = ctx.metrics.get(f"convert_{name}", {})
+        convert_metrics = inputs.get(f"metrics:convert_{name}", {})
         if "metadata" in convert_metrics:
             result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])
         return {}, result

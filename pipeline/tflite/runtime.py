@@ -74,11 +74,14 @@ def model_ops(interpreter) -> list[dict]:
 
 
 def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float input -> the tensor's dtype, with the model's own scale and zero point."""
+    """Float input -> the tensor's dtype, with the model's own scale and zero point; integer
+    inputs without a scale (token ids into an int32 input) go in as they are."""
     dtype = detail["dtype"]
     if not np.issubdtype(dtype, np.integer):
         return x.astype(dtype)
     scale, zero_point = detail["quantization"]
+    if scale == 0 and np.issubdtype(np.asarray(x).dtype, np.integer):
+        return x.astype(dtype)
     if scale == 0:
         raise PipelineError(f"input {detail['name']!r} is {np.dtype(dtype).name} without a scale")
     info = np.iinfo(dtype)

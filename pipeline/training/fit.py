@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from pipeline.bookkeeping import interrupt, progress
-from pipeline.data import Dataset
+from pipeline.data import Dataset, model_inputs
 from pipeline.training import heads
 from pipeline.training.distill import Distiller, Teacher
 from pipeline.errors import PipelineError
@@ -90,7 +90,7 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: st
         fn = flip_crop
     else:
         raise PipelineError(f"unknown augmentation {augment!r}; use one of {AUGMENTS}")
-    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+    ds = tf.data.Dataset.from_tensor_slices((model_inputs(x), y))
     ds = ds.shuffle(len(x), reshuffle_each_iteration=True).batch(batch_size)
     if fn is not None:
         ds = ds.map(lambda images, labels: (fn(images), labels))

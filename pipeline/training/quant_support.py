@@ -204,3 +204,21 @@ def scope():
     """The custom objects a model annotated here needs to be cloned or loaded."""
     return tfmot.quantization.keras.quantize_scope(
         {"NoOpQuantizeConfig": type(no_op_config())})
+
+
+@contextlib.contextmanager
+def float_inputs_quantized():
+    """tfmot puts a fake-quant layer after every InputLayer, which fails on an integer input
+    (token ids into an Embedding: "FakeQuantWithMinMaxVars ... int32"); within this scope
+    only float inputs get one. Token ids stay int32, as the converter keeps them."""
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import \
+        default_8bit_transforms as transforms
+    from tensorflow_model_optimization.python.core.quantization.keras.graph_transformations \
+        .transforms import LayerPattern
+    original = transforms.InputLayerQuantize.pattern
+    transforms.InputLayerQuantize.pattern = lambda self: LayerPattern(
+        "InputLayer", config={"dtype": "float.*"})
+    try:
+        yield
+    finally:
+        transforms.InputLayerQuantize.pattern = original

@@ -1,0 +1,170 @@
+"""A user's data as their model expects it: the npz's splits under the run's input spec
+(pixels mapped, token ids kept as int32, features as they are), the task (labelled
+classification or label-free fidelity) and the sanity probe where it means something.
+"""
+import os
+
+import numpy as np
+
+from pipeline import checks, input_spec
+from pipeline.contract import InputContract
+from pipeline.data import Dataset, from_arrays, load_npz
+from pipeline.errors import PipelineError
+from pipeline.recipe import Recipe
+
+
+def fit_shape(x: np.ndarray, input_shape: tuple, source: str) -> np.ndarray:
+    """Rows shaped as the model's input: a missing trailing channel axis is added; anything
+    else that does not fit is one line naming both shapes."""
+    rows = x.shape[1:]
+    if not checks.shapes_fit(rows, input_shape) and checks.shapes_fit((*rows, 1), input_shape):
+        x = x[..., None]
+    checks.check_input_shape(x.shape[1:], input_shape, source=source)
+    return x
+
+
+def dataset_from_npz(data_path: str, input_shape: tuple | None = None,
+                     num_classes: int | None = None) -> Dataset:
+    """The npz's splits as a Dataset (see `dataset_from_arrays`)."""
+    name = os.path.splitext(os.path.basename(data_path))[0]
+    return dataset_from_arrays(load_npz(data_path), name, input_shape, num_classes,
+                               source=data_path)
+
+
+def dataset_from_arrays(arrays: dict, name: str, input_shape: tuple | None = None,
+                        num_classes: int | None = None, source: str = "",
+                        contract=InputContract()) -> Dataset:
+    """Split arrays as model inputs under the input spec `contract` (integer pixels 0..255
+    to [0, 1] by default; token ids as int32), fitted to `input_shape` when given; labels
+    may be integers or one-hot."""
+    arrays = dict(arrays)
+    for key in ("x_train", "x_test"):
+        x = np.asarray(arrays[key])
+        if input_shape is not None:
+            x = fit_shape(x, input_shape, f"{source or name} ({key})")
+        arrays[key] = contract.apply(x)
+    return from_arrays(name, arrays, num_classes=num_classes)
+
+
+def contract_of(recipe: Recipe) -> tuple[InputContract, bool]:
+    """(the configured pixel contract, whether the range is `auto`)."""
+    auto = recipe.input_range.strip() == "auto"
+    return InputContract.parse("0,1" if auto else recipe.input_range, recipe.input_mean,
+                               recipe.input_std), auto
+
+
+def model_input_dtype(model) -> str:
+    dtype = model.inputs[0].dtype
+    return getattr(dtype, "name", str(dtype))
+
+
+def spec_of(recipe: Recipe, model, x: np.ndarray) -> tuple[object, bool]:
+    """(the run's input spec, whether the pixel range is `auto`): `--input_kind`, or the kind
+    the model's input dtype and the data say (`input_spec.detect_kind`)."""
+    kind = recipe.input_kind
+    if kind == "auto" and model is not None:
+        kind = input_spec.detect_kind(model_input_dtype(model), tuple(model.input_shape[1:]), x)
+    if kind == "tokens":
+        if recipe.input_range.strip() not in ("0,1", "auto") or recipe.input_mean \
+                or recipe.input_std:
+            raise PipelineError("--input_range/--input_mean/--input_std map pixels; this "
+                                "model takes token ids, which are fed as they are")
+        return input_spec.token_spec_for(model, x), False
+    if kind == "features":
+        return input_spec.FeatureSpec(), False
+    if kind == "audio":
+        return input_spec.AudioSpec(), False
+    return contract_of(recipe)
+
+
+def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[Dataset, dict]:
+    """A pretrained model's npz under its input spec, checked by the sanity probe first where
+    the inputs are pixels (see `pipeline.inputs`); returns the Dataset and what the report
+    says of its inputs."""
+    from pipeline import inputs
+    arrays = load_npz(data_path, required=("x_train", "x_test"))
+    shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
+    x_test = fit_shape(np.asarray(arrays["x_test"]), shape, f"{data_path} (x_test)")
+    spec, auto = spec_of(recipe, model, x_test)
+    if task_of(arrays, int(model.output_shape[-1]), recipe.task, data_path) == "fidelity":
+        return fidelity_dataset(arrays, model, spec, auto, name, data_path)
+    y_test = checks.labels_to_int(arrays["y_test"], name="y_test", source=data_path)
+    if spec.probe_applies:
+        spec, probe = inputs.probe(model, x_test, y_test, spec, auto, name)
+    else:
+        probe = {"probed": False, "why": f"{input_spec.kind_of(spec)} inputs are fed as they "
+                                         f"are: no pixel range to probe"}
+    dataset = dataset_from_arrays(arrays, os.path.splitext(os.path.basename(data_path))[0],
+                                  shape, classes, source=data_path, contract=spec)
+    return dataset, {"contract": spec.describe(), "probe": probe}
+
+
+def task_of(arrays: dict, units: int, setting: str, source: str) -> str:
+    """classification or fidelity: `--task`, or with `auto` fidelity when the npz has no
+    labels, or its targets are not class ids that the model's outputs could score (an
+    autoencoder's 640 outputs for 0/1 anomaly labels)."""
+    has_labels = "y_train" in arrays and "y_test" in arrays
+    if setting == "classification" and not has_labels:
+        raise PipelineError(f"{source}: --task=classification needs y_train and y_test")
+    if setting != "auto":
+        return setting
+    if not has_labels:
+        return "fidelity"
+    try:
+        y = checks.labels_to_int(arrays["y_test"], name="y_test", source=source)
+        checks.labels_to_int(arrays["y_train"], name="y_train", source=source)
+    except PipelineError:
+        return "fidelity"
+    if units == 1:
+        return "classification" if set(np.unique(y)) <= {0, 1} else "fidelity"
+    fits = len(y) and y.min() >= 0 and y.max() < units and 2 * len(np.unique(y)) >= units
+    return "classification" if fits else "fidelity"
+
+
+def fidelity_dataset(arrays: dict, model, contract, auto: bool, name: str,
+                     source: str) -> tuple[Dataset, dict]:
+    """A label-free run: the targets are the user's float model's own outputs, so it is its
+    own teacher; the npz's y_test, if any, is kept for the user's metric."""
+    from pipeline.task import Task
+    from pipeline.training.heads import head_kind
+    if auto:
+        raise PipelineError("--input_range=auto scores the ranges by top-1 and needs labels; "
+                            "give the range the model expects (e.g. --input_range=0,1)")
+    shape = tuple(model.input_shape[1:])
+    x = {k: contract.apply(fit_shape(np.asarray(arrays[k]), shape, f"{source} ({k})"))
+         for k in ("x_train", "x_test")}
+    outputs = {k: model.predict(x[k], batch_size=256, verbose=0) for k in x}
+    dataset = Dataset(name=os.path.splitext(os.path.basename(source))[0],
+                      x_train=x["x_train"], y_train=outputs["x_train"], x_test=x["x_test"],
+                      y_test=outputs["x_test"], num_classes=int(model.output_shape[-1]),
+                      task=Task("fidelity", head_kind(model)), y_eval=arrays.get("y_test"))
+    return dataset, {"contract": contract.describe(),
+                     "probe": {"probed": False, "why": "label-free: no labels to score by"}}
+
+
+def npz_loader(data_path: str, model=None):
+    """`ZooEntry.load_for` of a model fed from the user's npz under the run's input spec."""
+    def load_for(recipe: Recipe) -> tuple[Dataset, dict]:
+        arrays = load_npz(data_path)
+        contract, auto = spec_of(recipe, model, np.asarray(arrays["x_test"]))
+        if auto:
+            raise PipelineError("--input_range=auto needs a trained model to probe; this one "
+                                "trains from scratch: give the range (e.g. --input_range=0,1)")
+        shape = None if model is None else tuple(model.input_shape[1:])
+        classes = None if model is None else max(2, int(model.output_shape[-1]))
+        name = os.path.splitext(os.path.basename(data_path))[0]
+        dataset = dataset_from_arrays(arrays, name, shape, classes, source=data_path,
+                                      contract=contract)
+        return dataset, {"contract": contract.describe(), "probe": {"probed": False,
+                                                                    "why": "trained here"}}
+    return load_for
+
+
+def model_dataset(data_path: str, model) -> Dataset:
+    """The npz for `model` under the spec its input dtype implies (no recipe: defaults)."""
+    arrays = load_npz(data_path)
+    spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_test"]))
+    name = os.path.splitext(os.path.basename(data_path))[0]
+    return dataset_from_arrays(arrays, name, tuple(model.input_shape[1:]),
+                               max(2, int(model.output_shape[-1])), source=data_path,
+                               contract=spec)
