@@ -158,6 +158,10 @@ def attach(model: bytes, ctx, variant: str) -> tuple[bytes, dict]:
     why_not = image_classifier(wrapped, ctx.dataset.num_classes)
     if why_not is not None:
         return model, {"written": False, "why": f"not an image classifier: {why_not}"}
+    # A [1, 49, 10, 1] feature map (audio features) has an image's shape but no pixels.
+    kind = ((getattr(ctx, "inputs", None) or {}).get("contract") or {}).get("kind", "image")
+    if kind != "image":
+        return model, {"written": False, "why": f"the input is {kind}, not an image"}
     if not mediapipe_client.available():
         _warn_once(f"warning: {mediapipe_client.missing_message()}: the .tflite files are "
                    "written without TFLite metadata (labels, input normalization)")
