@@ -24,6 +24,8 @@ class Variant:
     input_dtype: str
     output_dtype: str
     note: str = ""
+    # The score on the validation split, which decided; `accuracy` is the test split's.
+    validation_accuracy: float | None = None
 
     @classmethod
     def from_dict(cls, v: dict, out_dir: str) -> "Variant":
@@ -31,7 +33,7 @@ class Variant:
                    accuracy=v["accuracy"], bytes=v["bytes"], gzip_bytes=v["gzip_bytes"],
                    latency_ms=v["latency_ms"]["median"], sparsity=v["sparsity"],
                    input_dtype=v["input_dtype"], output_dtype=v["output_dtype"],
-                   note=v.get("note", ""))
+                   note=v.get("note", ""), validation_accuracy=v.get("validation_accuracy"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +41,12 @@ class Report:
     """What a run measured; `to_dict()` is `report.json`."""
     model: str
     out_dir: str
-    float_accuracy: float  # The float Keras model compression started from.
+    float_accuracy: float  # The float Keras model compression started from (test split).
     variants: tuple[Variant, ...]
-    budget_met: bool
+    budget_met: bool  # On the validation split, which decides.
     stages: dict
     _raw: dict = dataclasses.field(repr=False, compare=False)
+    float_validation_accuracy: float | None = None
 
     @classmethod
     def from_dict(cls, report: dict, out_dir: str) -> "Report":
@@ -51,7 +54,9 @@ class Report:
                    float_accuracy=report["keras"]["float_accuracy"],
                    variants=tuple(Variant.from_dict(v, out_dir) for v in report["variants"]),
                    budget_met=report["deliverable"]["meets_budget"],
-                   stages=dict(report["stages"]), _raw=report)
+                   stages=dict(report["stages"]), _raw=report,
+                   float_validation_accuracy=(report.get("keras_validation") or {}).get(
+                       "float_accuracy"))
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:

@@ -129,8 +129,8 @@ def load_dataset(entry, recipe: Recipe, data_dir: str | None,
     """The run's data as the model expects it, and what the report says of the inputs: the
     input contract and, for a trained model brought by the user, the sanity probe."""
     if dataset is not None:
-        return dataset, {"contract": None, "probe": {"probed": False,
-                                                     "why": "a Dataset given as it is"}}
+        return with_validation(dataset, recipe), {
+            "contract": None, "probe": {"probed": False, "why": "a Dataset given as it is"}}
     if entry.load_for is not None:
         dataset, inputs = entry.load_for(recipe)
     else:
@@ -140,7 +140,14 @@ def load_dataset(entry, recipe: Recipe, data_dir: str | None,
         task = dataclasses.replace(dataset.task, metric=entry.metric,
                                    metric_name=getattr(entry.metric, "__name__", "metric"))
         dataset = dataclasses.replace(dataset, task=task)
-    return dataset, inputs
+    return with_validation(dataset, recipe), inputs
+
+
+def with_validation(dataset: Dataset, recipe: Recipe) -> Dataset:
+    """The run's three splits: the data's own validation split, or `--validation_split` of
+    the training examples held out with the run's seed (see `data.hold_out`)."""
+    from pipeline.data import hold_out
+    return hold_out(dataset, recipe.validation_split, recipe.seed)
 
 
 def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
@@ -154,6 +161,7 @@ def check_data(entry, dataset: Dataset, recipe: Recipe, data_dir: str | None,
                          input_shape=tuple(model.input_shape[1:]),
                          num_classes=max(2, int(model.output_shape[-1])),  # 1: binary head.
                          calibration_samples=recipe.calibration_samples,
+                         splits=("train", "val", "test"),
                          labels=dataset.task.kind == "classification")
     if teacher is not None:
         if dataset.task.kind != "classification":
@@ -190,7 +198,7 @@ def run(entry, recipe: Recipe, out_dir: str, data_dir: str | None = None,
         with progress.stage("data"):
             dataset, inputs = load_dataset(entry, recipe, data_dir, dataset)
         progress.say(f"[data] {dataset.name}: {len(dataset.x_train)} train / "
-                     f"{len(dataset.x_test)} test")
+                     f"{len(dataset.x_val)} validation / {len(dataset.x_test)} test")
         check_data(entry, dataset, recipe, data_dir, teacher)
         ctx = Context(entry, recipe, out_dir, dataset, teacher, data_fingerprint(dataset),
                       inputs=inputs)

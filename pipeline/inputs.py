@@ -2,7 +2,7 @@
 probe that keeps a pretrained model from being measured (and then retrained) on inputs
 it was never meant to see.
 
-The probe evaluates the user's own float model on a slice of the test split under the
+The probe evaluates the user's own float model on a slice of the validation split under the
 configured `--input_range` and the common alternatives. A configured range that scores
 near chance while another clearly does not stops the run before any training, with the
 flag value that fits; `--input_range=auto` takes the best one and the report says so.
@@ -46,8 +46,8 @@ def choose(scores: dict[str, float], configured: str, chance: float, auto: bool,
     clearly = top >= 100 * chance + CLEARLY_BETTER_POINTS and top >= own + CLEARLY_BETTER_POINTS
     if near_chance and clearly:
         raise PipelineError(
-            f"{model_name} scores {own:.1f}% (chance {100 * chance:.1f}%) on {examples} test "
-            f"images with integer pixels mapped to --input_range={configured}, but {top:.1f}% "
+            f"{model_name} scores {own:.1f}% (chance {100 * chance:.1f}%) on {examples} "
+            f"validation images with integer pixels mapped to --input_range={configured}, but {top:.1f}% "
             f"with --input_range={best}: pass --input_range={best} (or --input_range=auto)")
     return configured
 

@@ -194,8 +194,8 @@ class TrainConfig(Section):
 
 @section("input")
 class InputConfig(Section):
-    """The input contract: how raw inputs become what the model expects. No stage hashes it:
-    the data's own hash changes with it."""
+    """The input contract (how raw inputs become what the model expects) and the validation
+    split. No stage hashes it: the data's own hash changes with it."""
     input_kind: str = knob("auto", "What the model takes: image (pixels, mapped by "
                            "--input_range/--input_mean/--input_std), tokens (integer ids, fed "
                            "as int32), audio (a waveform or its front end's features), "
@@ -212,8 +212,15 @@ class InputConfig(Section):
                      "model fine-tunes to match its own float outputs, scored by SQNR), or "
                      "auto (fidelity when the targets are not class ids or are missing).",
                      choices=("auto", "classification", "fidelity"))
+    validation_split: float = knob(0.1, "Fraction of the training examples held out (seeded, "
+                                   "stratified by class) as the validation split every "
+                                   "decision reads (search, fallback, budget, deliverable); "
+                                   "ignored when the data has its own x_val/y_val. The test "
+                                   "split is only reported.", hashed_at_default=False)
 
     def check(self):
+        if not 0.0 < self.validation_split < 1.0:
+            self.fail("validation_split", f"must be in (0, 1), got {self.validation_split}")
         from pipeline import contract
         for name, parse in (("input_range", lambda: self.input_range.strip() == "auto" or
                              contract.parse_range(self.input_range)),

@@ -137,14 +137,15 @@ def objective_value(result: dict, objective: str) -> float:
 def choose(results: list[dict], objective: str) -> tuple[dict | None, bool]:
     """(winner, met): the candidate with a file that meets the budget with the least
     objective (ties: smaller gzip, then more accurate); with none meeting, the most
-    accurate candidate with a file, and met False."""
+    accurate candidate with a file, and met False. Accuracy here is the validation
+    figure: the test figure never chooses."""
     built = [r for r in results if r.get("path")]
     meeting = [r for r in built if r["meets_budget"]]
     if meeting:
         return min(meeting, key=lambda r: (objective_value(r, objective), r["gzip_bytes"],
-                                           -r["accuracy"])), True
+                                           -r["validation_accuracy"])), True
     if built:
-        return max(built, key=lambda r: (r["accuracy"], -r["gzip_bytes"])), False
+        return max(built, key=lambda r: (r["validation_accuracy"], -r["gzip_bytes"])), False
     return None, False
 
 

@@ -38,7 +38,7 @@ def dataset_from_arrays(arrays: dict, name: str, input_shape: tuple | None = Non
     to [0, 1] by default; token ids as int32), fitted to `input_shape` when given; labels
     may be integers or one-hot."""
     arrays = dict(arrays)
-    for key in ("x_train", "x_test"):
+    for key in ("x_train", "x_val", "x_test") if "x_val" in arrays else ("x_train", "x_test"):
         x = np.asarray(arrays[key])
         if input_shape is not None:
             x = fit_shape(x, input_shape, f"{source or name} ({key})")
@@ -88,15 +88,30 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     spec, auto = spec_of(recipe, model, x_test)
     if task_of(arrays, int(model.output_shape[-1]), recipe.task, data_path) == "fidelity":
         return fidelity_dataset(arrays, model, spec, auto, name, data_path)
-    y_test = checks.labels_to_int(arrays["y_test"], name="y_test", source=data_path)
-    if spec.probe_applies:
-        spec, probe = inputs.probe(model, x_test, y_test, spec, auto, name)
+    if spec.probe_applies:  # On the validation rows: the probe decides, so never on test.
+        x_val, y_val = validation_rows(arrays, recipe, shape, data_path)
+        spec, probe = inputs.probe(model, x_val, y_val, spec, auto, name)
     else:
         probe = {"probed": False, "why": f"{input_spec.kind_of(spec)} inputs are fed as they "
                                          f"are: no pixel range to probe"}
     dataset = dataset_from_arrays(arrays, os.path.splitext(os.path.basename(data_path))[0],
                                   shape, classes, source=data_path, contract=spec)
     return dataset, {"contract": spec.describe(), "probe": probe}
+
+
+def validation_rows(arrays: dict, recipe: Recipe, shape: tuple,
+                    source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw inputs and class ids of the run's validation split: the npz's own x_val/y_val,
+    else the training rows `data.hold_out` will hold out (same fraction, seed, strata)."""
+    from pipeline.data import validation_index
+    if "x_val" in arrays:
+        x, y = np.asarray(arrays["x_val"]), arrays["y_val"]
+    else:
+        y_train = checks.labels_to_int(arrays["y_train"], name="y_train", source=source)
+        index = validation_index(y_train, recipe.validation_split, recipe.seed)
+        x, y = np.asarray(arrays["x_train"])[index], y_train[index]
+    return (fit_shape(x, shape, f"{source} (validation rows)"),
+            checks.labels_to_int(y, name="y_val", source=source))
 
 
 def task_of(arrays: dict, units: int, setting: str, source: str) -> str:
@@ -131,13 +146,17 @@ def fidelity_dataset(arrays: dict, model, contract, auto: bool, name: str,
         raise PipelineError("--input_range=auto scores the ranges by top-1 and needs labels; "
                             "give the range the model expects (e.g. --input_range=0,1)")
     shape = tuple(model.input_shape[1:])
+    keys = ("x_train", "x_val", "x_test") if "x_val" in arrays else ("x_train", "x_test")
     x = {k: contract.apply(fit_shape(np.asarray(arrays[k]), shape, f"{source} ({k})"))
-         for k in ("x_train", "x_test")}
+         for k in keys}
     outputs = {k: model.predict(x[k], batch_size=256, verbose=0) for k in x}
+    # The npz's labels, if any, are what the user's metric scores each split's rows on.
     dataset = Dataset(name=os.path.splitext(os.path.basename(source))[0],
                       x_train=x["x_train"], y_train=outputs["x_train"], x_test=x["x_test"],
                       y_test=outputs["x_test"], num_classes=int(model.output_shape[-1]),
-                      task=Task("fidelity", head_kind(model)), y_eval=arrays.get("y_test"))
+                      task=Task("fidelity", head_kind(model)), y_eval=arrays.get("y_test"),
+                      x_val=x.get("x_val"), y_val=outputs.get("x_val"),
+                      y_eval_val=arrays.get("y_val"), y_eval_train=arrays.get("y_train"))
     return dataset, {"contract": contract.describe(),
                      "probe": {"probed": False, "why": "label-free: no labels to score by"}}
 

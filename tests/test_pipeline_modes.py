@@ -104,7 +104,9 @@ def test_search_stops_at_the_first_candidate_in_budget():
 
     def candidate(float_layers):
         tried.append(list(float_layers))
-        return {"accuracy": {1: 0.90, 2: 0.975, 3: 0.99}[len(float_layers)]}
+        # The test figure would meet the budget at once: only the validation figure decides.
+        return {"validation_accuracy": {1: 0.90, 2: 0.975, 3: 0.99}[len(float_layers)],
+                "accuracy": 1.0}
 
     result = selective.search(["a", "b", "c", "d"], 0.98, 1.0, 4, candidate)
     assert result["met"] and result["chosen"]["float_layers"] == ["a", "b"]
@@ -112,7 +114,8 @@ def test_search_stops_at_the_first_candidate_in_budget():
 
 
 def test_search_fails_cleanly_when_nothing_meets_the_budget():
-    result = selective.search(["a", "b", "c"], 0.98, 0.5, 2, lambda layers: {"accuracy": 0.5})
+    result = selective.search(["a", "b", "c"], 0.98, 0.5, 2,
+                              lambda layers: {"validation_accuracy": 0.5, "accuracy": 0.98})
     assert not result["met"] and result["chosen"] is None
     assert [s["float_layers"] for s in result["steps"]] == [["a"], ["a", "b"]]
     assert not any(s["meets_budget"] for s in result["steps"])

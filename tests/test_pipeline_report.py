@@ -22,16 +22,19 @@ def test_report_json_schema(tiny_run):
     on_disk = json.load(open(os.path.join(out, "report.json")))
     assert on_disk == json.loads(json.dumps(report))
     assert on_disk["model"] == "tiny"
-    assert on_disk["dataset"] | {} == {**on_disk["dataset"], "name": "quadrants", "train": 384,
+    # 39 of the 384 training examples are held out as the validation split.
+    assert on_disk["dataset"] | {} == {**on_disk["dataset"], "name": "quadrants", "train": 345,
                                        "test": 128}
+    assert on_disk["splits"] | {} == {**on_disk["splits"], "train": 345, "validation": 39,
+                                      "test": 128, "decisions": "validation"}
     assert set(on_disk["keras"]) >= {"float_accuracy", "qat_accuracy"}
     assert set(on_disk["timings_s"]) >= {"train", "prune", "qat", "convert", "validate"}
     assert all(isinstance(v, float) and v >= 0 for v in on_disk["timings_s"].values())
     variants = {v["name"]: v for v in on_disk["variants"]}
     assert set(variants) == {"float", "int8"}
     for v in variants.values():
-        assert {"path", "bytes", "gzip_bytes", "accuracy", "latency_ms", "sparsity",
-                "input_dtype"} <= set(v)
+        assert {"path", "bytes", "gzip_bytes", "accuracy", "validation_accuracy", "latency_ms",
+                "sparsity", "input_dtype"} <= set(v)
         assert os.path.getsize(os.path.join(out, v["path"])) == v["bytes"]
         assert v["latency_ms"]["threads"] == 1
         assert v["latency_ms"]["interleaved"] == 2  # Float and int8 timed together.

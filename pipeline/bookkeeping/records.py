@@ -81,7 +81,8 @@ class StageRecords:
 def data_fingerprint(dataset: Dataset) -> str:
     """Hash of the arrays themselves: new data with the same shapes must retrain."""
     digest = hashlib.sha256()
-    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+    validation = () if dataset.x_val is None else (dataset.x_val, dataset.y_val)
+    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, *validation):
         digest.update(str((array.shape, array.dtype)).encode())
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:16]

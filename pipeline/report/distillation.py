@@ -6,7 +6,7 @@ a user would ship, measured the same way. The teacher also gets a calibrated pos
 int8 file: that is what the student's int8 file is compared with (the teacher was not
 pruned or QAT'd in this run).
 """
-FIGURES = ("accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
+FIGURES = ("validation_accuracy", "accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
 
 
 def section(metrics: dict, recipe, teacher_name: str, built: list[dict],

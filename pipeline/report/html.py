@@ -266,11 +266,9 @@ figcaption{font-size:0.85em;color:#555}img{max-width:100%}"""
 
 
 def render_html(report: dict) -> str:
-    ds = report["dataset"]
     parts = [f"<h1>{html.escape(report['model'])}: compression report</h1>",
-             f"<p>Dataset <b>{html.escape(ds['name'])}</b>: {ds['train']} train / {ds['test']} "
-             f"test examples. TFLite figures measured on <code>{html.escape(report['runtime'])}"
-             f"</code> over the whole test split.</p>",
+             f"<p>{html.escape(report_lib.splits_line(report))} TFLite figures measured on "
+             f"<code>{html.escape(report['runtime'])}</code> over each whole split.</p>",
              "<h2>Variants</h2>", _table(report_lib.summary_rows(report))]
     if "comparison" in report:
         parts += [f"<p><b>{html.escape(line)}</b></p>" for line in report_lib.headline(report)]

@@ -11,12 +11,15 @@ def report(runner) -> dict:
     built = assemble.validated(runner, ["float", "ptq"])
     keras_float = metrics["evaluate"]["accuracy"]
     for v in built:
-        v["vs_float"] = assemble.compare(built[0], v, keras_float)
-    deliverable = assemble.deliverable(built, keras_float, recipe.accuracy_budget, floor(ctx))
+        v["vs_float"] = assemble.compare(built[0], v, metrics["evaluate"])
+    deliverable = assemble.deliverable(built, metrics["evaluate"], recipe.accuracy_budget,
+                                       floor(ctx))
     return {
         **assemble.header(ctx),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": None,
                   "clustered_accuracy": None, "qat_accuracy": None},
+        "keras_validation": assemble.keras_validation(metrics["evaluate"], {}),
+        "splits": assemble.splits(ctx.dataset),
         "keras3": ctx.entry.keras3,
         "clustering": None,
         "search": None,

@@ -63,15 +63,27 @@ def clustering_lines(report: dict) -> list[str]:
     return lines + [""]
 
 
+def _percent(value) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def decision_accuracy(row: dict) -> float:
+    """The figure a search decided on: validation (the test figure in reports of runs made
+    before the validation split existed)."""
+    return row.get("validation_accuracy", row["accuracy"])
+
+
 def _candidate_row(r: dict, chosen: str) -> str:
     mark = " **(chosen)**" if r["tag"] == chosen else ""
     if r["status"] != "evaluated":
-        why = r.get("error") or "abandoned before QAT: Keras top-1 " + ", ".join(
-            f"{k} {100 * v:.2f}%" for k, v in r.get("keras_accuracy", {}).items())
+        figures = r.get("keras_validation_accuracy") or r.get("keras_accuracy", {})
+        why = r.get("error") or "abandoned before QAT: Keras validation top-1 " + ", ".join(
+            f"{k} {100 * v:.2f}%" for k, v in figures.items())
         return (f"| {r['tag']}{mark} | {r['sparsity']:.2f} | {r['clusters'] or 'off'} | "
-                f"{why} | | | | no | {r['seconds']:.1f} |")
+                f"{why} | | | | | no | {r['seconds']:.1f} |")
     return (f"| {r['tag']}{mark} | {r['sparsity']:.2f} | {r['clusters'] or 'off'} | "
-            f"{100 * r['accuracy']:.2f}% | {r['gzip_bytes']:,} | {r['bytes']:,} | "
+            f"{_percent(r.get('validation_accuracy'))} | {100 * r['accuracy']:.2f}% | "
+            f"{r['gzip_bytes']:,} | {r['bytes']:,} | "
             f"{r['latency_ms']['median']:.4f} | {'yes' if r['meets_budget'] else 'no'} | "
             f"{r['seconds']:.1f} |")
 
@@ -81,21 +93,26 @@ def search_lines(report: dict) -> list[str]:
     if not found:
         return []
     cost = found["cost"]
+    on = " validation" if found.get("decided_on") == "validation" else ""
     verdict = (f"Chosen: `{found['chosen']}` (the least {found['objective']} among the "
-               f"candidates within {found['budget_points']} points of the float model's "
-               f"{100 * found['reference_accuracy']:.2f}%), delivered as `model_int8.tflite`."
-               if found["met"] else
+               f"candidates within {found['budget_points']} points of the float model's"
+               f"{on} {100 * found['reference_accuracy']:.2f}%), delivered as "
+               f"`model_int8.tflite`." if found["met"] else
                f"**No candidate meets the {found['budget_points']}-point budget**; the most "
-               f"accurate, `{found['chosen']}`, is `model_int8.tflite`.")
+               f"accurate{on and ' on validation'}, `{found['chosen']}`, is "
+               f"`model_int8.tflite`.")
+    if on:
+        verdict += (" Candidates were abandoned, kept and chosen on the validation split; "
+                    "their test top-1 is reported only.")
     lines = ["## Search: sparsity x clusters within the accuracy budget", "", verdict, "",
              f"Cost: {cost['wall_s']:.1f} s wall; {cost['candidates_evaluated']} candidates "
              f"evaluated ({cost['candidates_trained']} trained now, {cost['candidates_reused']} "
              f"reused from `search/`, {cost['candidates_abandoned']} abandoned before QAT), "
              f"{cost['candidates_inferred']} settled without training by the sparsity/cluster "
              f"order." + (f" The search {found['stopped']}." if found.get("stopped") else ""),
-             "", "| candidate | sparsity | clusters | int8 top-1 | gzip bytes | bytes | "
-             "latency median (ms) | meets budget | seconds now |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "", "| candidate | sparsity | clusters | int8 top-1 validation | int8 top-1 test | "
+             "gzip bytes | bytes | latency median (ms) | meets budget | seconds now |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_candidate_row(r, found["chosen"]) for r in found["candidates"]]
     return lines + [""]
 
@@ -105,16 +122,18 @@ def _plot(ax, found: dict, x_of, label: str) -> None:
     for r in (r for r in found["candidates"] if r["status"] == "evaluated"):
         chosen = r["tag"] == found["chosen"]
         color = CHOSEN_COLOR if chosen else MEETS_COLOR if r["meets_budget"] else MISSES_COLOR
-        ax.scatter(x_of(r), 100 * r["accuracy"], color=color, s=90 if chosen else 35,
+        y = 100 * decision_accuracy(r)
+        ax.scatter(x_of(r), y, color=color, s=90 if chosen else 35,
                    marker="*" if chosen else "o", zorder=3)
-        ax.annotate(r["tag"], (x_of(r), 100 * r["accuracy"]), textcoords="offset points",
+        ax.annotate(r["tag"], (x_of(r), y), textcoords="offset points",
                     xytext=(4, 3), fontsize=7)
     ax.axhline(budget_line, color=BUDGET_COLOR, linestyle="--",
                label=f"budget: float − {found['budget_points']} points")
     ax.axhline(100 * found["reference_accuracy"], color="#1f77b4", linestyle=":",
                label="float Keras model")
     ax.set_xlabel(label)
-    ax.set_ylabel("int8 TFLite top-1 (%)")
+    ax.set_ylabel("int8 TFLite top-1 (%), " + ("validation" if found.get("decided_on")
+                                                 == "validation" else "test"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
 
@@ -130,10 +149,12 @@ def html_parts(report: dict) -> list[str]:
     _plot(axes[0], found, lambda r: r["gzip_bytes"], "gzip size (bytes)")
     _plot(axes[1], found, lambda r: 1000 * r["latency_ms"]["median"],
           "host latency, median (µs, batch 1, 1 thread, each timed alone)")
-    rows = [["candidate", "sparsity", "clusters", "int8 top-1", "gzip bytes", "meets budget"]]
+    rows = [["candidate", "sparsity", "clusters", "int8 top-1 validation", "int8 top-1 test",
+             "gzip bytes", "meets budget"]]
     rows += [[r["tag"] + (" (chosen)" if r["tag"] == found["chosen"] else ""),
               f"{r['sparsity']:.2f}", str(r["clusters"] or "off"),
-              f"{100 * r['accuracy']:.2f}%" if "accuracy" in r else r["status"],
+              _percent(r.get("validation_accuracy")) if "accuracy" in r else r["status"],
+              f"{100 * r['accuracy']:.2f}%" if "accuracy" in r else "",
               f"{r['gzip_bytes']:,}" if "gzip_bytes" in r else "",
               "yes" if r["meets_budget"] else "no"] for r in found["candidates"]]
     lines = search_lines(report)

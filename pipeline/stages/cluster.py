@@ -137,7 +137,7 @@ def cluster(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = N
         kernel = prune_stage.layer_kernel(stripped.get_layer(name)).numpy()
         layers[name] = {**how, "unique_values": unique_values(kernel, how["per_channel"]),
                         "sparsity": float(np.mean(kernel == 0))}
-    return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size),
+    return stripped, {**fit.scores(stripped, dataset, recipe.eval_batch_size),
                       "clusters": recipe.clusters, "layers": layers,
                       "sparsity": prune_stage.overall_sparsity(stripped),
                       "folded_batchnorm": folded}

@@ -9,6 +9,6 @@ def run_evaluate(inputs, ctx):
     model = ctx.entry.make(ctx.dataset, ctx.recipe)
     head = heads.head_kind(model)
     return {"float": model}, {
-        "accuracy": fit.accuracy(model, ctx.dataset, ctx.recipe.eval_batch_size, head),
+        **fit.scores(model, ctx.dataset, ctx.recipe.eval_batch_size, head),
         "epochs": 0, "pretrained": True, "head": head,
         "post_training": (ctx.entry.keras3 or {}).get("post_training")}

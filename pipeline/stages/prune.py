@@ -132,7 +132,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     head = heads.head_kind(model)
     if recipe.pruning == "off":
         fit.compile_model(copy, recipe.prune_learning_rate, head)
-        return copy, {"accuracy": fit.accuracy(copy, dataset, recipe.eval_batch_size, head),
+        return copy, {**fit.scores(copy, dataset, recipe.eval_batch_size, head),
                       "sparsity": overall_sparsity(copy), "sparsity_per_layer":
                       kernel_sparsity(copy), "pruned_layers": [], "schedule": None,
                       "flattened_models": flattened}
@@ -167,7 +167,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
         raise RuntimeError(f"pruning schedule missed its {per_layer:.3f} target: {short}")
     frequency, end_step = schedule_steps(total_steps, recipe.prune_ramp_fraction)
     fit.compile_model(stripped, recipe.prune_learning_rate, head)
-    return stripped, {"accuracy": fit.accuracy(stripped, dataset, recipe.eval_batch_size, head),
+    return stripped, {**fit.scores(stripped, dataset, recipe.eval_batch_size, head),
                       "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
                       "pruned_layers": chosen, "flattened_models": flattened,
                       "schedule": {"total_steps": total_steps, "frequency": frequency,

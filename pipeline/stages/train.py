@@ -24,7 +24,7 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
         # and keeps its trained optimizer (a fresh one warns on every load).
         fit.compile_model(model, recipe.learning_rate, head, fit.targets(dataset),
                           optimizer=model.optimizer)
-    return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
+    return model, {**fit.scores(model, dataset, recipe.eval_batch_size, head),
                    "epochs": recipe.epochs, "head": head}
 
 
@@ -42,7 +42,7 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
     elif pretrained and teacher is None:
         head = heads.head_kind(model)
         fit.compile_model(model, recipe.learning_rate, head)
-        return model, {"accuracy": fit.accuracy(model, dataset, recipe.eval_batch_size, head),
+        return model, {**fit.scores(model, dataset, recipe.eval_batch_size, head),
                        "epochs": 0, "pretrained": True, "head": head}
     return train(model, dataset, recipe, teacher)
 

@@ -8,12 +8,16 @@ from pipeline.tflite import compat, compute, latency, measure
 
 def figures(name: str, model, dataset, recipe, head: str = "linear",
             reference=None) -> dict:
-    """Accuracy on the whole test split, sizes, sparsity, dtypes and compute cost; with
-    `reference` (the float model's outputs), the fidelity to them."""
+    """The score on the whole validation split (what decisions read) and on the whole test
+    split (`accuracy`, reported only), sizes, sparsity, dtypes and compute cost; with
+    `reference` (the float model's test outputs), the fidelity to them."""
     evaluation = measure.evaluate(model, dataset, recipe.eval_batch_size, head, reference)
+    validation = (None if dataset.x_val is None else measure.evaluate(
+        model, dataset, recipe.eval_batch_size, head, split="validation")["accuracy"])
     sparsity = measure.weight_sparsity(model)
     clusters = measure.weight_clusters(model)  # Distinct values per weight tensor / channel.
     return {"name": name, **measure.sizes(model), "accuracy": evaluation["accuracy"],
+            "validation_accuracy": validation,
             "sparsity": sparsity["sparsity"], "sparsity_per_tensor": sparsity["per_tensor"],
             "unique_values": clusters, "max_unique_values": measure.max_unique(clusters),
             **measure.io_dtypes(model), "io": measure.io_tensors(model),

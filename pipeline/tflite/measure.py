@@ -10,29 +10,33 @@ from pipeline.tflite.model import content, inspector
 
 
 
-def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256) -> float:
-    """Top-1 accuracy on the whole test split, run on the TFLite interpreter."""
-    return evaluate(model, dataset, batch_size)["accuracy"]
+def accuracy(model: bytes, dataset: Dataset, batch_size: int = 256,
+             split: str = "test") -> float:
+    """The task's score on the whole `split` (validation or test), run on the TFLite
+    interpreter."""
+    return evaluate(model, dataset, batch_size, split=split)["accuracy"]
 
 
 def evaluate(model: bytes, dataset: Dataset, batch_size: int = 256, head: str = "linear",
-             reference: np.ndarray | None = None) -> dict:
+             reference: np.ndarray | None = None, split: str = "test") -> dict:
     """The task's score (`accuracy`: top-1 for classification), the confusion matrix (rows:
-    true class) for classification, and with `reference` outputs the fidelity to them, on
-    the whole test split; `head` says how a one-unit binary output is thresholded."""
+    true class) for classification, and with `reference` outputs (the float model's, on
+    the same split) the fidelity to them, on the whole `split`; `head` says how a one-unit
+    binary output is thresholded."""
     from pipeline.task import fidelity
     from pipeline.training.heads import predicted_labels
-    outputs = runtime.predict(model, dataset.x_test, batch_size=batch_size)
+    x, y, labels = dataset.split(split)
+    outputs = runtime.predict(model, x, batch_size=batch_size)
     closeness = None if reference is None else fidelity(reference, outputs)
     if dataset.task.kind != "classification" or dataset.task.metric is not None:
-        score = dataset.task.score(lambda x: (outputs if x is dataset.x_test else
-                                              runtime.predict(model, x, batch_size=batch_size)),
-                                   dataset.x_test, dataset.y_test, dataset.y_eval)
+        score = dataset.task.score(lambda v: (outputs if v is x else
+                                              runtime.predict(model, v, batch_size=batch_size)),
+                                   x, y, labels)
         return {"accuracy": score, "confusion_matrix": None, "fidelity": closeness}
     predicted = predicted_labels(outputs, head)
     confusion = np.zeros((dataset.num_classes, dataset.num_classes), np.int64)
-    np.add.at(confusion, (dataset.y_test, predicted), 1)
-    return {"accuracy": float(np.mean(predicted == dataset.y_test)),
+    np.add.at(confusion, (y, predicted), 1)
+    return {"accuracy": float(np.mean(predicted == y)),
             "confusion_matrix": confusion.tolist(), "fidelity": closeness}
 
 

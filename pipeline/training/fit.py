@@ -136,15 +136,25 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
         compile_model(model, rate, head, targets(dataset), trainee.optimizer, label_smoothing)
 
 
-def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> float:
-    """The task's score of a Keras model on the whole test split: top-1 for classification
-    (with `head`'s label rule), else the SQNR against the original outputs or the user's
-    own metric (see `pipeline.task`)."""
+def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear",
+             split: str = "test") -> float:
+    """The task's score of a Keras model on the whole `split` (validation or test): top-1
+    for classification (with `head`'s label rule), else the SQNR against the original
+    outputs or the user's own metric (see `pipeline.task`)."""
     task = dataset.task
     if task.kind == "classification" and task.head != head:
         task = dataclasses.replace(task, head=head)
-    return task.score(lambda x: model.predict(x, batch_size=batch_size, verbose=0),
-                      dataset.x_test, dataset.y_test, dataset.y_eval)
+    x, y, labels = dataset.split(split)
+    return task.score(lambda v: model.predict(v, batch_size=batch_size, verbose=0), x, y, labels)
+
+
+def scores(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> dict:
+    """A stage's figures of a Keras model: `accuracy` on the test split (reported only) and
+    `validation_accuracy` (what decisions read; None on a dataset without one)."""
+    validation = (None if dataset.x_val is None else
+                  accuracy(model, dataset, batch_size, head, split="validation"))
+    return {"accuracy": accuracy(model, dataset, batch_size, head),
+            "validation_accuracy": validation}
 
 
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
