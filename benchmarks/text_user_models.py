@@ -4,8 +4,8 @@ tf_keras (no pipeline stage), saved as `.h5`, with the token ids they were train
     .venv/bin/python -m benchmarks.text_user_models --data_dir=../shared/data --out=DIR
 
 writes to DIR:
-- `sms_ids.npz`: `x_train, y_train, x_test, y_test`, ids int32 (N, 64), labels 0 ham / 1 spam,
-  the `sms_spam` zoo entry's split and tokenizer;
+- `sms_ids.npz`: `x_train, y_train, x_val, y_val, x_test, y_test`, ids int32 (N, 64), labels
+  0 ham / 1 spam, the `sms_spam` zoo entry's split and tokenizer;
 - `vocab.txt`: the tokenizer's vocabulary (one token per line, line number = id);
 - `sms_pool_sigmoid.h5`: Embedding -> GlobalAveragePooling1D -> Dense(relu) -> Dense(1,
   sigmoid);
@@ -107,7 +107,8 @@ def main(argv=None) -> dict:
     dataset = sms_spam.load_data(args.data_dir)
     os.makedirs(args.out, exist_ok=True)
     np.savez(os.path.join(args.out, "sms_ids.npz"), x_train=dataset.x_train,
-             y_train=dataset.y_train, x_test=dataset.x_test, y_test=dataset.y_test)
+             y_train=dataset.y_train, x_val=dataset.x_val, y_val=dataset.y_val,
+             x_test=dataset.x_test, y_test=dataset.y_test)
     tokenization.from_description(dataset.input_spec.tokenizer).save(
         os.path.join(args.out, "vocab.txt"))
     results = {}

@@ -2,8 +2,9 @@
 text of the UCI SMS Spam Collection (`<data_dir>/sms_spam/SMSSpamCollection`, 5,574 lines
 `label<TAB>text`, 747 spam).
 
-- split: a fixed 80/20 split by a seeded hash of each message (lowercased, spaces collapsed),
-  so a message and its duplicates always fall on the same side;
+- split: fixed by a seeded hash of each message (lowercased, spaces collapsed), so a message
+  and its duplicates always fall on the same side: 20% test, 10% validation (every
+  decision of the run), 70% train;
 - tokenizer (`pipeline.text.tokenizer`): regex words, lowercased, vocabulary from the
   training split only, `SEQUENCE_LENGTH` ids per message; it travels with the model as the
   dataset's `input_spec` (a `TokenSpec` whose `tokenizer` is its description);
@@ -32,6 +33,7 @@ SEQUENCE_LENGTH = 64  # 99% of the messages have at most 54 words.
 MAX_TOKENS = 10000
 MIN_COUNT = 2  # A word seen once in training teaches the embedding nothing.
 TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 30
 
 
@@ -41,12 +43,14 @@ class TextDataset(Dataset):
     TextClassifier is fed text), the class names and the input spec with the tokenizer."""
     labels: tuple = ()
     texts_train: tuple = ()
+    texts_val: tuple = ()
     texts_test: tuple = ()
     input_spec: TokenSpec | None = None
 
-    def take(self, train=None, test=None) -> "TextDataset":
-        taken = super().take(train, test)
+    def take(self, train=None, test=None, val=None) -> "TextDataset":
+        taken = super().take(train, test, val)
         return dataclasses.replace(taken, texts_train=self.texts_train[:train],
+                                   texts_val=self.texts_val[:val],
                                    texts_test=self.texts_test[:test])
 
 
@@ -70,18 +74,25 @@ def read_messages(path: str) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels, np.int64)
 
 
-def in_test_split(text: str, seed: int = SPLIT_SEED, fraction: float = TEST_FRACTION) -> bool:
-    """Whether a message belongs to the test split: a hash of its normalized text, so
-    duplicates (up to case and spacing) land together and the split never changes."""
+def position(text: str, seed: int = SPLIT_SEED) -> float:
+    """A message's place in [0, 1): a hash of its normalized text, so duplicates (up to case
+    and spacing) land together and the split never changes."""
     key = " ".join(text.lower().split())
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64 < fraction
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+
+
+def in_test_split(text: str) -> bool:
+    return position(text) < TEST_FRACTION
 
 
 def split(texts: list[str], labels: np.ndarray) -> tuple:
-    test = np.array([in_test_split(t) for t in texts])
+    """(train, validation, test), each (texts, labels)."""
+    where = np.array([position(t) for t in texts])
+    test = where < TEST_FRACTION
+    val = ~test & (where < TEST_FRACTION + VALIDATION_FRACTION)
     pick = lambda mask: ([t for t, m in zip(texts, mask) if m], labels[mask])  # noqa: E731
-    return pick(~test), pick(test)
+    return pick(~test & ~val), pick(val), pick(test)
 
 
 def load_data(data_dir: str | None = None, sequence_length: int = SEQUENCE_LENGTH) -> TextDataset:
@@ -89,15 +100,18 @@ def load_data(data_dir: str | None = None, sequence_length: int = SEQUENCE_LENGT
         raise PipelineError(f"sms_spam reads {DATA_FILE} from --data_dir (e.g. "
                             f"--data_dir=../shared/data); there is no download")
     texts, labels = read_messages(os.path.join(data_dir, DATA_FILE))
-    (train_texts, y_train), (test_texts, y_test) = split(texts, labels)
+    (train_texts, y_train), (val_texts, y_val), (test_texts, y_test) = split(texts, labels)
     tokenizer = tokenization.build(train_texts, sequence_length, MAX_TOKENS, MIN_COUNT)
     spec = TokenSpec(vocab_size=tokenizer.vocab_size, sequence_length=sequence_length,
                      pad_id=tokenization.PAD_ID, oov_id=tokenization.UNKNOWN_ID,
                      tokenizer=tokenizer.describe())
     return TextDataset(name="sms_spam", x_train=tokenizer.encode(train_texts), y_train=y_train,
                        x_test=tokenizer.encode(test_texts), y_test=y_test, num_classes=2,
+                       x_val=tokenizer.encode(val_texts), y_val=y_val,
+                       validation=f"{len(val_texts)} messages by hash of their text",
                        labels=CLASS_NAMES, texts_train=tuple(train_texts),
-                       texts_test=tuple(test_texts), input_spec=spec)
+                       texts_val=tuple(val_texts), texts_test=tuple(test_texts),
+                       input_spec=spec)
 
 
 def vocab_size(dataset: Dataset) -> int:
@@ -140,13 +154,14 @@ def build_lstm(dataset: Dataset):
 # split's.
 CONTRACT = TokenSpec(sequence_length=SEQUENCE_LENGTH)
 
+# 15 epochs: the best validation accuracy of 20 (98.95%, seed 1234; 3,867 training messages).
 ENTRY = register(ZooEntry(
     name="sms_spam",
     description="SMS spam filter: average word embedding (MediaPipe Model Maker's) on token ids",
     build=build,
     load_data=load_data,
     contract=CONTRACT,
-    recipe=Recipe(epochs=10, batch_size=32, learning_rate=3e-3, prune_epochs=6,
+    recipe=Recipe(epochs=15, batch_size=32, learning_rate=3e-3, prune_epochs=6,
                   sparsity=0.75, prune_learning_rate=1e-3, qat_epochs=3,
                   qat_learning_rate=2e-4, calibration_samples=500),
 ))

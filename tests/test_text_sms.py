@@ -45,20 +45,23 @@ def test_split_is_fixed_and_keeps_duplicates_up_to_case_and_spacing_together():
 
 def test_the_shared_collection_splits_into_the_recorded_sizes_with_a_train_only_vocabulary():
     dataset = sms_spam.load_data(SHARED_DATA)
-    assert (len(dataset.x_train), len(dataset.x_test)) == (4439, 1135)
-    assert int(dataset.y_train.sum() + dataset.y_test.sum()) == 747
+    assert (len(dataset.x_train), len(dataset.x_val), len(dataset.x_test)) == (3867, 572, 1135)
+    assert int(dataset.y_train.sum() + dataset.y_val.sum() + dataset.y_test.sum()) == 747
     assert dataset.x_train.dtype == np.int32 and dataset.x_train.shape[1] == 64
     assert dataset.labels == ("ham", "spam") and len(dataset.texts_test) == 1135
-    train = {m.lower() for m in dataset.texts_train}
-    assert not train & {m.lower() for m in dataset.texts_test}  # no message on both sides
+    sides = [{" ".join(m.lower().split()) for m in texts} for texts in
+             (dataset.texts_train, dataset.texts_val, dataset.texts_test)]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert np.array_equal(tok_ids := dataset.x_val, T.from_description(
+        dataset.input_spec.tokenizer).encode(list(dataset.texts_val))) and tok_ids.shape[0] == 572
     spec = dataset.input_spec
     tok = T.from_description(spec.tokenizer)
     assert np.array_equal(tok.encode(list(dataset.texts_test)), dataset.x_test)
     train_words = {w for m in dataset.texts_train for w in tok.words(m)}
     assert set(tok.vocabulary[2:]) <= train_words
     assert from_description(spec.describe()).tokenizer == spec.tokenizer
-    small = dataset.take(10, 5)
-    assert len(small.texts_test) == 5 and small.input_spec is spec
+    small = dataset.take(10, 5, 3)
+    assert len(small.texts_test) == 5 and len(small.texts_val) == 3 and small.input_spec is spec
 
 
 def test_builders_take_int32_ids_and_give_two_logits():
