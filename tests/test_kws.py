@@ -71,6 +71,15 @@ def test_shift_moves_samples_and_fills_zeros():
     np.testing.assert_array_equal(out[1], [3, 4, 5, 6, 7, 8, 9, 10, 0, 0])
 
 
+def test_validation_holds_out_whole_speakers(clips):
+    speakers = clips["speaker_train"]
+    held = kws.validation_rows(speakers, len(speakers))
+    rest = np.setdiff1d(np.arange(len(speakers)), held)
+    assert 200 < len(held) < 600  # ~10% of the speakers, their clips only
+    assert not set(speakers[held]) & set(speakers[rest])
+    np.testing.assert_array_equal(held, kws.validation_rows(speakers, len(speakers)))
+
+
 def test_augmentation_is_seeded_and_keeps_the_clean_copy(clips):
     index = _balanced(clips["y_train"], 2)
     x, y = kws.augmented_features(clips["x_train"][index], clips["y_train"][index], 3)
@@ -88,12 +97,18 @@ def test_entry_trains_above_chance_on_a_slice(trained):
     assert np.mean(predicted == dataset.y_test) > 0.3  # chance: 1/12
 
 
-def test_waveform_file_agrees_with_features_file(trained):
+@pytest.fixture(scope="module")
+def files(trained):
+    """The features int8 file (as the run's int8 mode converts it) and the waveform file."""
     from pipeline.stages.convert import to_int8
+    return (to_int8(trained["qat"], trained["dataset"].x_train[::8]),
+            waveform.convert(trained["qat"], trained["calibration"]))
+
+
+def test_waveform_file_agrees_with_features_file(trained, files):
     from pipeline.tflite import measure
     dataset = trained["dataset"]
-    features_file = to_int8(trained["qat"], dataset.x_train[::8])
-    waveform_file = waveform.convert(trained["qat"], trained["calibration"])
+    features_file, waveform_file = files
     ops = measure.ops(waveform_file)
     network = [op for op in ops if op["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     assert network and all(op["inputs"][:2] == ["int8", "int8"] for op in network)
@@ -116,3 +131,15 @@ def test_full_recipe_reaches_the_float_target():
     fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
             batch_size=recipe.batch_size, schedule=recipe.lr_schedule)
     assert fit.accuracy(model, dataset, 256, "linear") >= 0.89
+
+
+def test_mediapipe_audio_classifier_reads_the_waveform_file(clips, trained, files):
+    """The waveform file with TFLite audio metadata loads in MediaPipe Tasks'
+    AudioClassifier, which agrees with LiteRT on the clips."""
+    from pipeline.tflite import mediapipe_audio
+    test = {"labels": clips["labels"], "x_test": trained["waveforms"],
+            "y_test": trained["dataset"].y_test}
+    model, check = waveform.with_client(files[1], test)
+    assert check["loads"], check
+    assert check["agreement"] >= 0.99 and check["chunks_per_clip"] == [1]
+    assert mediapipe_audio.classify(model, trained["waveforms"][:2], 16000)["top"].shape == (2,)
