@@ -50,6 +50,7 @@ def collect(out_dir: str, command: str) -> dict:
                                              "latency_ms", "vs_float") if k in v}
                          for v in (figures or {}).get("variants", [])],
             "conversions": (figures or {}).get("conversions", {}),
+            "runtime_failures": (figures or {}).get("runtime_failures", {}),
             "deliverable": (figures or {}).get("deliverable"),
             "data": (figures or {}).get("data")}
 
@@ -66,6 +67,7 @@ def markdown(result: dict) -> str:
               for e in result["bleu_per_epoch_validation"]]
     if result["variants"]:
         fake = {"variants": result["variants"], "conversions": result["conversions"],
+                "runtime_failures": result.get("runtime_failures", {}),
                 "deliverable": result["deliverable"], "training": {"epochs": []},
                 "model": "translator", "description": "test split, decoded on LiteRT"}
         lines += ["", report_mod.markdown(fake).split("## BLEU per epoch")[0]]

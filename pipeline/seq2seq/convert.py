@@ -65,8 +65,8 @@ def _converter(saved_model: str, variant: Variant, calibration: str | None):
         ops = tf.lite.OpsSet
         converter.target_spec.supported_ops = (
             [ops.TFLITE_BUILTINS_INT8] if variant.how == "int8" else
-            # The int32 ids have no int16 form: without the float builtins the 16x8 mode
-            # asks for their calibration range and fails.
+            # CAST and GREATER have no 16x8 kernel: they stay float (LiteRT 2.3 then aborts
+            # on the file; the probe before scoring reports it).
             [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
              ops.TFLITE_BUILTINS])
     return converter
@@ -81,8 +81,8 @@ def _representative(samples, variant: Variant):
         if variant.signatures == PIECES:
             for source in samples["sources"]:
                 yield "encode", {"source": source}
-            for i in range(len(samples["step_source"])):
-                yield "decode_step", {"source": samples["step_source"][i],
+            for i in range(len(samples["step_keep"])):
+                yield "decode_step", {"keep": samples["step_keep"][i],
                                       "memory": samples["step_memory"][i],
                                       "tokens": samples["step_tokens"][i],
                                       "position": samples["step_position"][i]}

@@ -3,9 +3,12 @@ loop's concrete function alone fails: its variables are not frozen), with three 
 
 - `translate(source)`: source ids (1, length) -> target ids (1, length + 1), greedy decoding
   in a while loop inside the file, [end] then padding;
-- `encode(source)` -> memory (1, length, dim): the loop-free first half;
-- `decode_step(source, memory, tokens, position)` -> next id (1,): the loop-free step, which
+- `encode(source)` -> memory (1, length, dim) and keep (1, length): 1.0 where the source
+  has a word, 0.0 at padding; the loop-free first half;
+- `decode_step(memory, keep, tokens, position)` -> next id (1,): the loop-free step, which
   recomputes every position of `tokens` (1, length + 1) (no cache: fixed shapes, no state).
+  It takes the float `keep` rather than the int32 source: with int32 ids feeding only the
+  mask, the int16x8 converter asks for their calibration range and fails.
 """
 import numpy as np
 
@@ -27,18 +30,20 @@ class Exported(tf.Module):
         position = tf.TensorSpec((), tf.int32, name="position")
         self.translate = tf.function(self._translate, input_signature=(ids,))
         self.encode = tf.function(self._encode, input_signature=(ids,))
+        keep = tf.TensorSpec((1, shape.length), tf.float32, name="keep")
         self.decode_step = tf.function(self._decode_step,
-                                       input_signature=(ids, memory, tokens, position))
+                                       input_signature=(memory, keep, tokens, position))
 
     def _translate(self, source):
         return {"target": seq_model.greedy(self.model, source)}
 
     def _encode(self, source):
-        return {"memory": self.model.encode(source)[0]}
+        return {"memory": self.model.encode(source)[0],
+                "keep": tf.cast(tf.cast(source, tf.bool), tf.float32)}
 
-    def _decode_step(self, source, memory, tokens, position):
-        keep = tf.not_equal(source, 0)[:, tf.newaxis, :]
-        return {"next": seq_model.greedy_step(self.model, tokens, position, memory, keep)}
+    def _decode_step(self, memory, keep, tokens, position):
+        mask = tf.cast(keep, tf.bool)[:, tf.newaxis, :]
+        return {"next": seq_model.greedy_step(self.model, tokens, position, memory, mask)}
 
 
 def save(model, folder: str) -> str:
@@ -56,15 +61,15 @@ def step_samples(model, source: np.ndarray) -> dict:
     from pipeline.seq2seq import train
     targets = train.translate(model, source)
     encode = tf.function(lambda s: model.encode(s)[0])
-    rows = {"source": [], "memory": [], "tokens": [], "position": []}
+    rows = {"memory": [], "keep": [], "tokens": [], "position": []}
     width = model.shape_.target_length
     for src, tgt in zip(source, targets):
         memory = encode(tf.constant(src[None])).numpy()
         tokens = np.zeros((1, width), np.int32)
         tokens[0, 0] = START_ID
         for t in range(width):
-            rows["source"].append(src[None])
             rows["memory"].append(memory)
+            rows["keep"].append((src[None] != 0).astype(np.float32))
             rows["tokens"].append(tokens.copy())
             rows["position"].append(np.int32(t))
             if tgt[t] == END_ID or t + 1 >= width:

@@ -29,12 +29,12 @@ class Decoder:
         source = np.asarray(source, np.int32)[None]
         if self.loop:
             return self.translate(source=source)["target"][0]
-        memory = self.encode(source=source)["memory"]
+        encoded = self.encode(source=source)
         tokens = np.zeros((1, self.width), np.int32)
         tokens[0, 0] = START_ID
         out = np.zeros(self.width, np.int32)
         for t in range(self.width):
-            nxt = int(self.step(source=source, memory=memory, tokens=tokens,
+            nxt = int(self.step(memory=encoded["memory"], keep=encoded["keep"], tokens=tokens,
                                 position=np.array(t, np.int32))["next"][0])
             out[t] = nxt
             if nxt == END_ID or t + 1 >= self.width:

@@ -82,7 +82,9 @@ class Translator(keras.Model):
 
     def encode(self, source, training=False):
         """(memory, memory mask (B, 1, S)) of source ids (B, S)."""
-        keep = tf.not_equal(source, PAD_ID)[:, tf.newaxis, :]
+        # id != PAD_ID (0) as a cast: an int32 comparison makes the int16x8 converter ask
+        # for the ids' calibration range and fail.
+        keep = tf.cast(source, tf.bool)[:, tf.newaxis, :]
         x = self.drop(self.source_embed(source), training=training)
         pair = tf.logical_and(tf.transpose(keep, [0, 2, 1]), keep)
         for block in self.encoder:

@@ -15,7 +15,7 @@ INTEGER_WEIGHTS = ("dynamic_int8", "int8_pieces", "int16x8_pieces", "int4_weight
 def variants(runner) -> list[dict]:
     metrics = runner.metrics
     found = [dict(metrics[f"validate_{v.name}"]) for v in convert.VARIANTS
-             if f"validate_{v.name}" in metrics]
+             if "bleu" in metrics.get(f"validate_{v.name}", {})]
     for v in found:
         v["latency_ms"] = metrics.get("latency", {}).get(v["name"])
     reference = next((v for v in found if v["name"] == "float"), None)
@@ -60,6 +60,9 @@ def build(runner) -> dict:
                     "decoded_by": "each .tflite on LiteRT (ai_edge_litert), batch 1",
                     "split": "test (never trained on)"},
         "conversions": metrics.get("convert", {}).get("variants", {}),
+        "runtime_failures": {v.name: metrics[f"validate_{v.name}"]["failure"]
+                             for v in convert.VARIANTS
+                             if "failure" in metrics.get(f"validate_{v.name}", {})},
         "variants": found,
         "deliverable": deliverable(found, ctx.recipe.accuracy_budget),
         "timings_s": timings(runner),
@@ -80,7 +83,9 @@ def markdown(report: dict) -> str:
                      f"{v['gzip_bytes']:,} | {v.get('vs_float', {}).get('size_ratio', '')} | "
                      f"{lat if lat is not None else ''} |")
     failed = {k: c["failure"] for k, c in report["conversions"].items() if not c["converted"]}
-    lines += ["", *[f"- {k} did not convert: {why}" for k, why in failed.items()]]
+    lines += ["", *[f"- {k} did not convert: {why}" for k, why in failed.items()],
+              *[f"- {k} converted, but {why}" for k, why in
+                report.get("runtime_failures", {}).items()]]
     d = report["deliverable"]
     lines += ["", f"Ship: {d['path']} ({'within' if d['meets_budget'] else 'NOT within'} "
                   f"{d['budget_bleu']} BLEU of float)", "", "## BLEU per epoch (validation)", "",

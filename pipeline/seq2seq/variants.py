@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from pipeline.graph import Output, Stage
-from pipeline.seq2seq import convert, litert, score
+from pipeline.seq2seq import convert, litert, probe, score
 
 EXAMPLES = 8  # Test sentences shown translated by every variant.
 CALIBRATION_CAP = 200  # Sentences; each gives every decoder step it takes.
@@ -60,15 +60,19 @@ def validator(name: str):
     def run(inputs, ctx):
         variant, tflite = convert.by_name(name), inputs[tflite_value(name)]
         test, vocab = ctx.corpus.splits["test"], ctx.corpus.spanish
+        content, source = tflite.content, ctx.corpus.source("test")
+        described = {"name": name, "path": os.path.basename(tflite.path), "note": variant.note,
+                     "signatures": list(variant.signatures),
+                     "integer_only": variant.integer_only, "bytes": len(content),
+                     "gzip_bytes": len(gzip.compress(content, 9))}
+        failure = probe.failure(tflite.path, source[:3])
+        if failure is not None:
+            return {}, {**described, "failure": f"LiteRT: {failure}"}
         start = time.time()
-        tokens = litert.translate_all(tflite.path, ctx.corpus.source("test"))
+        tokens = litert.translate_all(tflite.path, source)
         reference = inputs["reference_tokens"]
-        content = tflite.content
         return {}, {
-            "name": name, "path": os.path.basename(tflite.path), "note": variant.note,
-            "signatures": list(variant.signatures), "integer_only": variant.integer_only,
-            **score.scores(vocab, tokens, test.spanish),
-            "bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9)),
+            **described, **score.scores(vocab, tokens, test.spanish),
             "same_tokens_as_tensorflow": round(float(np.mean(
                 [(a == b).all() for a, b in zip(tokens, reference)])), 4),
             "examples": [{"english": test.english[i], "reference": test.spanish[i],
@@ -83,7 +87,8 @@ def run_latency(inputs, ctx):
     sentences (shared cores slow all alike), overall and by source length."""
     cfg = ctx.recipe.section("latency")
     decoders = {key[len("tflite_"):]: litert.Decoder(value.path)
-                for key, value in inputs.items() if key.startswith("tflite_")}
+                for key, value in inputs.items() if key.startswith("tflite_") and
+                "failure" not in ctx.metrics.get(f"validate_{key[len('tflite_'):]}", {})}
     source = ctx.corpus.source("test")
     words = (source != 0).sum(1)
     rng = np.random.default_rng(ctx.recipe.seed)
