@@ -16,9 +16,7 @@ import numpy as np
 from pipeline.audio import frontend
 from pipeline.errors import PipelineError
 
-# Ops of the front end; every one stays float in the waveform file.
-FRONTEND_OPS = ("REDUCE_MAX", "MAXIMUM", "DIV", "RESHAPE", "STRIDED_SLICE", "CONCATENATION",
-                "MUL", "RFFT2D", "COMPLEX_ABS", "FULLY_CONNECTED", "ADD", "LOG")
+WAVEFORM_FILE = "model_waveform_int8.tflite"
 
 
 def composed(network):
@@ -33,8 +31,8 @@ def composed(network):
 
 
 def _frontend_nodes(model: bytes) -> list[str]:
-    """Output tensor names of the front end's ops in a float conversion of the composed
-    model: the nodes the calibrated conversion leaves in float."""
+    """Output tensor names of the front end's ops in a float (or calibrated, not yet
+    quantized) conversion of the composed model: the nodes left in float."""
     from pipeline.tflite import runtime
     interpreter = runtime.make_interpreter(model)
     tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
@@ -50,19 +48,19 @@ def convert(network, calibration_waveforms: np.ndarray) -> bytes:
     from pipeline.stages.convert import run_converter
     from tensorflow.lite.python import convert as tf_convert
     model = composed(network)
-    float_file = run_converter(tf.lite.TFLiteConverter.from_keras_model(model))
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset(
         np.asarray(calibration_waveforms, np.float32))
     # Calibrate only, then quantize with the front end denylisted: what the quantization
     # debugger's get_nondebug_quantized_model does, without its instrumented run (which
-    # finds nothing to instrument in a QAT network).
+    # finds nothing to instrument in a QAT network). The calibrated model is a float
+    # model: the front end's node names are read from it.
     converter.experimental_mlir_quantizer = True
     converter._experimental_calibrate_only = True  # noqa: SLF001
     calibrated = run_converter(converter)
     return tf_convert.mlir_quantize(calibrated, fully_quantize=False,
-                                    denylisted_nodes=_frontend_nodes(float_file))
+                                    denylisted_nodes=_frontend_nodes(calibrated))
 
 
 def frontend_file() -> bytes:
@@ -134,9 +132,10 @@ def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
     model = convert(qat_network(out_dir), clips["x_train"][np.sort(pick)])
     with open(os.path.join(out_dir, "model_int8.tflite"), "rb") as f:
         features_file = f.read()
+    model, client = with_client(model, clips)
     artifacts.write_bytes(os.path.join(out_dir, WAVEFORM_FILE), model)
     result = {"file": WAVEFORM_FILE, "features_file": "model_int8.tflite",
-              "calibration_clips": calibration_clips,
+              "calibration_clips": calibration_clips, "mediapipe": client,
               **agreement(model, features_file, clips["x_test"],
                           frontend.features(clips["x_test"]), clips["y_test"]),
               "sizes": {"waveform": measure.sizes(model), "features": measure.sizes(features_file),
@@ -146,7 +145,19 @@ def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
     return result
 
 
-WAVEFORM_FILE = "model_waveform_int8.tflite"
+def with_client(model: bytes, clips: dict) -> tuple[bytes, dict]:
+    """(`model` with TFLite audio metadata, MediaPipe AudioClassifier vs LiteRT on the test
+    clips); without the MediaPipe venv the file as it is and why not."""
+    from pipeline.tflite import mediapipe_audio, mediapipe_client
+    if not mediapipe_client.available():
+        return model, {"loads": False, "why": mediapipe_client.missing_message()}
+    model = mediapipe_audio.write_metadata(
+        model, name="kws", description="keyword spotting from 1 s of 16 kHz audio (MFCC "
+        "front end inside, float; DS-CNN int8)", labels=clips["labels"],
+        sample_rate=frontend.SAMPLE_RATE,
+        input_description="1 s of mono audio, float32 samples in -1..1 (int16 / 32768)")
+    return model, mediapipe_audio.check(model, clips["x_test"], clips["y_test"],
+                                        frontend.SAMPLE_RATE)
 
 if __name__ == "__main__":
     import argparse
