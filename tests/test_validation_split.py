@@ -54,6 +54,18 @@ def test_the_users_own_validation_split_is_honoured(tmp_path):
         load_npz(str(tmp_path / "half.npz"))
 
 
+def test_a_metric_without_labels_for_validation_rows_fails_in_one_line():
+    from pipeline.task import Task
+    data = dataclasses.replace(ids_dataset(), task=Task("fidelity", metric=lambda p, x, y: 1.0),
+                               y_eval=np.zeros(10, int))
+    with pytest.raises(PipelineError, match="validation rows have none: add y_train"):
+        hold_out(data, 0.1, seed=0)
+    labelled = dataclasses.replace(data, y_eval_train=np.arange(350) % 2)
+    split = hold_out(labelled, 0.1, seed=0)
+    assert np.array_equal(split.y_eval_val, split.x_val[:, 0].astype(int) % 2)  # Rows aligned.
+    assert np.array_equal(split.y_eval_train, split.x_train[:, 0].astype(int) % 2)
+
+
 def test_the_probe_reads_the_rows_the_run_holds_out():
     from pipeline.user_data import validation_rows
     data = ids_dataset()

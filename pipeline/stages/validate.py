@@ -27,8 +27,10 @@ def figures(name: str, model, dataset, recipe, head: str = "linear",
 
 def timed_alone(name: str, model, dataset, recipe) -> dict:
     """`figures` plus the file's own host latency (a file timed alone, not among others):
-    the fallback search compares candidates that never coexist."""
-    latency_ms = latency.measure(model, dataset.x_test[0], num_threads=1,
+    the fallback search compares candidates that never coexist. Timed on a validation row:
+    the search may choose by latency, and no decision reads the test split."""
+    sample = dataset.x_test[0] if dataset.x_val is None else dataset.x_val[0]
+    latency_ms = latency.measure(model, sample, num_threads=1,
                                  warmup_runs=recipe.latency_warmup_runs,
                                  min_runs=recipe.latency_min_runs,
                                  min_seconds=recipe.latency_min_seconds)
@@ -53,8 +55,7 @@ def validate_stage(variant) -> Stage:
     return Stage(f"validate_{variant.name}", validator(variant.name, variant.integer_only,
                                                        variant.note),
                  reads=reads, sections=("validate",), when=variant.when, group="validate",
-                 optional=reads if variant.convert is None else reads[1:],
-                 metrics_from=convert)
+                 optional=reads, metrics_from=convert)
 
 
 def validator(name: str, integer_only: bool, note: str = ""):
@@ -62,12 +63,15 @@ def validator(name: str, integer_only: bool, note: str = ""):
     as shipped."""
     def run(inputs, ctx):
         from pipeline.stages import deploy
+        convert_metrics = inputs.get(f"metrics:convert_{name}", {})
+        if f"tflite_{name}" not in inputs:  # Its conversion failed: say why, measure nothing.
+            return {}, {"name": name, "not_built": convert_metrics.get(
+                "not_built", "its stage wrote no file")}
         model = inputs[f"tflite_{name}"]
         head = ctx.metrics_of_value("float").get("head", "linear")
         result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
                              inputs.get("reference_outputs")),
                   "path": os.path.basename(model.path)}
-        convert_metrics = inputs.get(f"metrics:convert_{name}", {})
         if "metadata" in convert_metrics:
             result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])
         return {}, result
