@@ -67,3 +67,14 @@ def test_a_file_whose_input_is_not_the_tokenizer_length_is_one_line(files):
     with pytest.raises(PipelineError, match="one int32 ids tensor of 20 ids"):
         mediapipe_text.write_metadata(model, T.from_description(
             {**tok.describe(), "sequence_length": 20}), ("ham", "spam"))
+
+
+def test_metadata_from_an_input_spec_description_or_one_line_without_a_tokenizer(files):
+    from pipeline.input_spec import TokenSpec
+    tok, model, _ = files
+    spec = TokenSpec(tok.vocab_size, tok.sequence_length, tokenizer=tok.describe())
+    written = mediapipe_text.write_for_spec(model, spec.describe(), ("ham", "spam"))
+    assert mediapipe_text.read_metadata(written)["packed_files"] == ["labels.txt", "vocab.txt"]
+    with pytest.raises(PipelineError, match="no tokenizer in the input spec"):
+        mediapipe_text.write_for_spec(model, TokenSpec(tok.vocab_size, 12).describe(),
+                                      ("ham", "spam"))

@@ -150,3 +150,14 @@ def check(model: bytes, texts, labels: np.ndarray, litert_scores: np.ndarray) ->
             "texts": int(len(texts)), "accuracy": float(np.mean(top == np.asarray(labels))),
             "agreement": agree["agreement"], "exact": agree["exact"], "ties": agree["ties"],
             "disagree": agree["disagree"]}
+
+
+def write_for_spec(model: bytes, described: dict, labels, name: str = "text_classifier") -> bytes:
+    """`write_metadata` from a `TokenSpec.describe()` dict (what a run's `inputs` record
+    holds): the tokenizer rebuilt from its `tokenizer` part, the case variants of every
+    word without the training texts' own casings. One line when the spec has no tokenizer."""
+    tokenizer = (described or {}).get("tokenizer")
+    if not tokenizer:
+        raise PipelineError("no tokenizer in the input spec: MediaPipe's TextClassifier needs "
+                            "the vocabulary and the rule (pass --vocab=vocab.txt)")
+    return write_metadata(model, tokenization.from_description(tokenizer), labels, (), name)
