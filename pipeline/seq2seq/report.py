@@ -8,8 +8,7 @@ from pipeline.report.assemble import timings
 from pipeline.seq2seq import convert
 
 # Variants whose weights are integers: the candidates to ship.
-INTEGER_WEIGHTS = ("dynamic_int8", "int8_pieces", "int16x8_pieces", "int4_weights",
-                   "int4_pieces")
+INTEGER_WEIGHTS = ("dynamic_int8", "int8_pieces", "int16x8_pieces", "int4_pieces")
 
 
 def variants(runner) -> list[dict]:
