@@ -2,7 +2,7 @@
 (or, for a run still training, the BLEU per epoch of its checkpoint), with the command, the
 commit, the date and the host's CPU model and ISA flags. No TensorFlow here.
 
-    python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>"
+    python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>" ["note"]
 """
 import datetime
 import json
@@ -31,7 +31,7 @@ def host() -> dict:
             "load_average_at_write": list(os.getloadavg())}
 
 
-def collect(out_dir: str, command: str) -> dict:
+def collect(out_dir: str, command: str, note: str = "") -> dict:
     path = os.path.join(out_dir, "report.json")
     figures = artifacts.read_json(path) if os.path.exists(path) else None
     checkpoint = os.path.join(out_dir, stages.CHECKPOINT_FILE + ".json")
@@ -42,12 +42,12 @@ def collect(out_dir: str, command: str) -> dict:
     return {"model": "translator", "date": datetime.date.today().isoformat(),
             "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
-            "command": command, "commit": commit, "host": host(),
+            "command": command, "commit": commit, "host": host(), "note": note,
             "finished": bool(figures and figures.get("variants")),
             "bleu_per_epoch_validation": epochs,
             "variants": [{k: v[k] for k in ("name", "bleu", "bleu_cased", "chrf", "bytes",
                                              "gzip_bytes", "same_tokens_as_tensorflow",
-                                             "latency_ms", "vs_float") if k in v}
+                                             "latency_ms", "vs_float", "examples") if k in v}
                          for v in (figures or {}).get("variants", [])],
             "conversions": (figures or {}).get("conversions", {}),
             "runtime_failures": (figures or {}).get("runtime_failures", {}),
@@ -61,7 +61,9 @@ def markdown(result: dict) -> str:
              f"- command: `{result['command']}`", f"- commit: {result['commit']}",
              f"- host: {h['cpu_model']}, {h['cpus']} CPUs shared with other jobs (load "
              f"{h['load_average_at_write'][0]:.1f} when written), ISA: {' '.join(h['isa_flags'])}",
-             f"- finished: {result['finished']}", "", "## BLEU per epoch (validation split)", "",
+             f"- finished: {result['finished']}", *([f"- note: {result['note']}"]
+                                                     if result["note"] else []),
+             "", "## BLEU per epoch (validation split)", "",
              "| epoch | loss | BLEU | seconds |", "|---|---|---|---|"]
     lines += [f"| {e['epoch']} | {e['loss']} | {e['validation_bleu']} | {e['seconds']} |"
               for e in result["bleu_per_epoch_validation"]]
@@ -76,7 +78,7 @@ def markdown(result: dict) -> str:
 
 def main(argv) -> None:
     out_dir, command = argv[1], argv[2]
-    result = collect(out_dir, command)
+    result = collect(out_dir, command, argv[3] if len(argv) > 3 else "")
     base = os.path.join("benchmarks", "results", f"translator-{result['date']}")
     artifacts.write_text(base + ".json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     artifacts.write_text(base + ".md", markdown(result))
