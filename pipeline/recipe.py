@@ -158,7 +158,7 @@ class Recipe:
     def hash(self, sections: tuple[str, ...] | None = None, extra: dict | None = None) -> str:
         """Hash of the named sections (all when None) and the seed, plus `extra` context."""
         names = self._sections if sections is None else sections
-        chosen = {name: self.section(name).hash_dict() for name in sorted(names)}
+        chosen = {name: Recipe.section(self, name).hash_dict() for name in sorted(names)}
         blob = json.dumps({"sections": chosen, "seed": self.seed, "extra": extra or {}},
                           sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -421,3 +421,23 @@ class SearchConfig(Section):
             self.fail("search_clusters", f"must be a list of 'off' and counts >= 2, got "
                       f"{', '.join(map(str, self.search_clusters)) or 'nothing'}")
         object.__setattr__(self, "search_clusters", counts)
+
+
+class ReadRecorder(Recipe):
+    """A recipe that notes which sections are read through it (the runner hands one to each
+    stage, so a test can check every stage reads only the sections it hashes). Copies made
+    by `replace` note into the same set. `hash()` of the whole recipe (the files' metadata
+    version) is not a read of every knob."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, recipe: Recipe, reads: set | None = None):
+        super().__init__(recipe.seed, recipe.sections)
+        object.__setattr__(self, "reads", set() if reads is None else reads)
+
+    def section(self, name: str):
+        self.reads.add(name)
+        return super().section(name)
+
+    def replace(self, seed: int | None = None, **knobs) -> "Recipe":
+        return ReadRecorder(super().replace(seed, **knobs), self.reads)

@@ -18,7 +18,7 @@ from pipeline.bookkeeping.records import StageRecords
 from pipeline.data import Dataset, calibration_samples
 from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Stage, split_read
-from pipeline.recipe import Recipe
+from pipeline.recipe import ReadRecorder, Recipe
 from pipeline.tflite.model import TfliteModel
 from pipeline.training import distribute
 
@@ -68,6 +68,8 @@ class Runner:
         self.bindings: dict[str, dict] = {}
         self.produced: dict[str, set] = {}
         self.values: dict[tuple[str, str], object] = {}
+        # stage -> the recipe sections it read while it ran (see `recipe.ReadRecorder`).
+        self.reads: dict[str, set] = {}
         self.chief = distribute.is_chief()
 
     @property
@@ -144,20 +146,27 @@ class Runner:
                        if name in self.metrics})
         if self.chief:
             self.records.invalidate(stage.name)
-        with progress.stage(stage.name, self.timings):
-            if stage.seeded:  # Per stage, so a resumed run trains alike.
-                from pipeline.keras import seed_everything
-                seed_everything(self.ctx.recipe.seed)
-                with distribute.scope(self.ctx.recipe.strategy):
+        recipe = self.ctx.recipe
+        # The stage sees a recipe that notes the sections it reads (`recipe.ReadRecorder`).
+        self.ctx.recipe = ReadRecorder(recipe)
+        self.reads[stage.name] = self.ctx.recipe.reads
+        try:
+            with progress.stage(stage.name, self.timings):
+                if stage.seeded:  # Per stage, so a resumed run trains alike.
+                    from pipeline.keras import seed_everything
+                    seed_everything(recipe.seed)
+                    with distribute.scope(recipe.strategy):
+                        outputs, metrics = stage.run(inputs, self.ctx)
+                else:
                     outputs, metrics = stage.run(inputs, self.ctx)
-            else:
-                outputs, metrics = stage.run(inputs, self.ctx)
-            if metrics.get("not_applicable"):
-                progress.say(f"[{stage.name}] not applied: {metrics['not_applicable']}")
-            for value, obj in outputs.items():
-                self.values[stage.name, value] = (self.save(stage.output(value), obj)
-                                                  if self.chief else self.save_aside(
-                                                      stage.output(value), obj))
+                if metrics.get("not_applicable"):
+                    progress.say(f"[{stage.name}] not applied: {metrics['not_applicable']}")
+                for value, obj in outputs.items():
+                    self.values[stage.name, value] = (self.save(stage.output(value), obj)
+                                                      if self.chief else self.save_aside(
+                                                          stage.output(value), obj))
+        finally:
+            self.ctx.recipe = recipe
         if stage.seeded and self.chief and distribute.strategy(self.ctx.recipe.strategy):
             # A model built under a strategy runs collective ops on every call; the chief's
             # conversions and validations, which the other workers do not run, read it back

@@ -50,7 +50,8 @@ def validated(runner, names) -> list[dict]:
     """The `validate_<name>` metrics of the variants this run validated, in `names` order,
     each with its interleaved latency."""
     metrics = runner.metrics
-    found = [dict(metrics[f"validate_{n}"]) for n in names if f"validate_{n}" in metrics]
+    found = [dict(metrics[f"validate_{n}"]) for n in names
+             if f"validate_{n}" in metrics and "not_built" not in metrics[f"validate_{n}"]]
     for v in found:
         v["latency_ms"] = metrics["latency"][v["name"]]
     return found
@@ -68,6 +69,10 @@ def deliverable(built: list[dict], reference: dict, budget_points: float,
         return meets(v[split], reference[split], budget_points, sqnr_floor)
 
     candidates = [v for v in built if v["name"] in shippable]
+    if not candidates:
+        return {"variant": None, "path": None, "meets_budget": False,
+                "budget_points": budget_points, "sqnr_floor_db": sqnr_floor, "candidates": [],
+                "why": "no file that may ship was built (see not_built)"}
     meeting = [v for v in candidates if within(v)]
     chosen = (min(meeting, key=lambda v: (v["gzip_bytes"], shippable.index(v["name"])))
               if meeting else max(candidates, key=lambda v: v["validation_accuracy"]))
@@ -96,6 +101,13 @@ def splits(dataset) -> dict:
             "validation": None if dataset.x_val is None else int(len(dataset.x_val)),
             "test": int(len(dataset.x_test)), "validation_source": dataset.validation,
             "decisions": "validation", "reported": "test"}
+
+
+def not_built(runner) -> list[dict]:
+    """The variants whose conversion failed or crashed, each with its one-line reason."""
+    return [{"variant": m["name"], "why": m["not_built"]}
+            for name, m in runner.metrics.items()
+            if name.startswith("validate_") and "not_built" in m]
 
 
 def task_section(task) -> dict:
@@ -153,7 +165,8 @@ def report(runner) -> dict:
                                              "schedule")},
                     "flattened_models": prune.get("flattened_models", [])},
         "variants": built,
-        "comparison": built[1]["vs_float"],
+        "not_built": not_built(runner),
+        "comparison": next((v["vs_float"] for v in built[1:]), None),
         "distillation": (None if ctx.teacher is None else distillation.section(
             metrics, recipe, ctx.teacher.name, built, distilled)),
         "layer_errors": metrics.get("debug", {}).get("layers", []),

@@ -84,7 +84,7 @@ def headline(report: dict) -> list[str]:
                      f", chance {100 * reference['chance']:.2f}%): no accuracy difference "
                      f"against it is a gain; {input_hint(report)}")
     for v in report["variants"][1:]:
-        c = v.get("vs_float") or report["comparison"]
+        c = v["vs_float"]
         task = report.get("task", {"score": "top-1", "in_points": True})
         delta = (f"{c['accuracy_delta_points']:+.2f} points" if task["in_points"] else
                  f"{v['accuracy']:.1f} dB SQNR")
@@ -94,10 +94,11 @@ def headline(report: dict) -> list[str]:
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
             f"{speed_phrase(c['latency_speedup'])} (median, batch 1, 1 thread, timed interleaved)"
             + vs)
+    lines += [f"NOT BUILT: {n['why']}" for n in report.get("not_built", [])]
     lines += deliverable_lines(report)
     if (report.get("keras3") or {}).get("translated"):
         lines.append(report["keras3"]["line"])
-    if report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
+    if report["comparison"] and report["comparison"]["latency_speedup"] < SLOW_INT8_SPEEDUP:
         slower = report["comparison"]["latency_speedup"] < 1.0
         lines.append(f"int8 is {'slower' if slower else 'hardly faster'} than float on this "
                      "host: `make bench-layers` (same "
@@ -134,6 +135,8 @@ def deliverable_lines(report: dict) -> list[str]:
 def choice_lines(report: dict, d: dict) -> list[str]:
     """The choice, made on the validation split (where the report records one)."""
     on = " on the validation split" if d.get("decided_on") == "validation" else ""
+    if d["variant"] is None:
+        return [f"NO FILE TO SHIP: {d['why']}"]
     if not d["meets_budget"]:
         return [f"no file is within the {d['budget_points']}-point budget of the float Keras "
                 f"model{on}; the most accurate{on} is {d['path']}"]

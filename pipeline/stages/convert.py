@@ -12,6 +12,13 @@ import numpy as np
 from pipeline.data import representative_dataset
 from pipeline.keras import tf
 
+from tensorflow.lite.python.convert_phase import ConverterError  # noqa: E402,F401 -- re-exported
+
+
+class SavedModelDir(str):
+    """A SavedModel folder standing in for a Keras model (a conversion in a child process,
+    `pipeline.tflite.isolated`): its serving signature, traced at the shipped batch."""
+
 # Integer input/output types of full-integer conversions; "float" keeps float I/O.
 IO_TYPES = {"int8": tf.int8, "uint8": tf.uint8, "float": None}
 
@@ -25,7 +32,9 @@ def _fixed_batch(model, batch_size: int):
 
 def _converter(model, calibration: np.ndarray | None = None, batch_size: int | None = None):
     from pipeline.training import keras3
-    if keras3.is_keras3(model):  # The post-training path of a Keras 3 model.
+    if isinstance(model, SavedModelDir):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
+    elif keras3.is_keras3(model):  # The post-training path of a Keras 3 model.
         converter = keras3.converter(model, batch_size)
     elif batch_size is None:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -44,7 +44,16 @@ class _LiteRtDebugger(tf.lite.experimental.QuantizationDebugger):
 
 
 def _debugger(model, calibration: np.ndarray, debug_samples: np.ndarray, denylist=()):
-    converter = convert.int8_converter(model, calibration, io="float")
+    try:
+        return _debugger_at(model, calibration, debug_samples, denylist, batch_size=None)
+    except convert.ConverterError:
+        # A recurrent layer's dynamic-batch graph does not lower to TFLite (its
+        # TensorListReserve needs a static shape); at batch 1, as the files ship, it does.
+        return _debugger_at(model, calibration, debug_samples, denylist, batch_size=1)
+
+
+def _debugger_at(model, calibration, debug_samples, denylist, batch_size):
+    converter = convert.int8_converter(model, calibration, io="float", batch_size=batch_size)
     options = (tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
                if denylist else None)
     with warnings.catch_warnings():  # The converter's own, see convert.run_converter.
@@ -93,7 +102,13 @@ LAYER_ERRORS_FILE = "layer_errors.csv"
 
 def run(inputs, ctx):
     """Stage `debug`: the per-layer errors of calibrated int8 of the `compressed` float
-    model, written to layer_errors.csv for the report."""
+    model, written to layer_errors.csv for the report; not for a model with loops, whose
+    calibration can crash the process (see `pipeline.tflite.isolated`)."""
+    from pipeline.tflite import isolated
+    if isolated.has_loop(inputs["compressed"]):
+        return {}, {"not_applicable": "no per-layer int8 analysis (and so no float fallback) "
+                                      "of a model with recurrent layers: the converter's "
+                                      "in-process calibration of their loops can crash"}
     rows = layer_errors(inputs["compressed"], ctx.calibration,
                         ctx.calibration[:ctx.recipe.debug_samples])
     write_csv(ctx.path(LAYER_ERRORS_FILE), rows)

@@ -16,11 +16,17 @@ def convert_stage(variant) -> Stage:
     """Stage `convert_<name>` of a registered variant (`pipeline.variants`): its converter on
     the first of its sources this run produced, at batch 1, with metadata."""
     def run(inputs, ctx):
-        from pipeline.tflite import metadata
+        from pipeline.bookkeeping import progress
+        from pipeline.tflite import isolated, metadata
         model = next(inputs[s] for s in variant.sources if s in inputs)
         calibration = ctx.calibration if variant.calibrated else None
-        shipped, info = metadata.attach(variant.convert(model, calibration, 1), ctx,
-                                        variant.name)
+        try:
+            content = (isolated.convert(variant.name, model, calibration, 1)
+                       if isolated.has_loop(model) else variant.convert(model, calibration, 1))
+        except isolated.NotBuilt as e:
+            progress.say(f"[convert_{variant.name}] {e}")
+            return {}, {"not_built": str(e)}
+        shipped, info = metadata.attach(content, ctx, variant.name)
         return {variant.value: shipped}, {"metadata": info}
 
     def identity(ctx):

@@ -50,7 +50,7 @@ def reference_accuracy(ctx) -> float:
 def int8_misses_budget(ctx) -> bool:
     """The condition of stage `selective`: int8 missed the budget and the per-layer analysis
     ran (its order is the one layers are kept float in)."""
-    return "debug" in ctx.metrics and not meets(
+    return bool(ctx.metrics.get("debug", {}).get("layers")) and not meets(
         ctx.metrics["validate_int8"]["validation_accuracy"], reference_accuracy(ctx),
         ctx.recipe.accuracy_budget, floor(ctx))
 
