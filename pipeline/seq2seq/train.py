@@ -51,7 +51,9 @@ def make_step(model, optimizer, smoothing: float):
     """One compiled training step over any batch shape (one trace)."""
     spec = tf.TensorSpec((None, None), tf.int32)
 
-    @tf.function(input_signature=(spec, spec, spec))
+    # No autograph (no Python control flow on tensors here): autograph re-reads the source
+    # when it traces, so an edit of these files during a long run broke its next trace.
+    @tf.function(input_signature=(spec, spec, spec), autograph=False)
     def step(source, target_in, labels):
         real = tf.cast(tf.not_equal(labels, PAD_ID), tf.float32)
         with tf.GradientTape() as tape:
@@ -68,7 +70,7 @@ def make_step(model, optimizer, smoothing: float):
 
 def translate(model, source: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Greedy target ids of source id rows, in TensorFlow (the reference for the files)."""
-    run = tf.function(lambda s: seq_model.greedy(model, s),
+    run = tf.function(lambda s: seq_model.greedy(model, s), autograph=False,
                       input_signature=(tf.TensorSpec((None, None), tf.int32),))
     width = model.shape_.target_length
     out = []
