@@ -48,37 +48,39 @@ def latency_stage(values: list[str]) -> Stage:
 
 
 def graph(recipe: Recipe) -> Graph:
-    """Every stage of a compression run, in run order; conditions are asked at run time."""
+    """Every stage of a compression run, in run order; conditions are asked at run time.
+    Training stages hash `validate` too: they score their model with its batch size."""
     from pipeline import search
     from pipeline.stages import cluster, debug, distill, prune, qat, selective, train
     from pipeline.stages.validate import run_reference_outputs
     stages = Graph([
         Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
-              sections=("train",), seeded=True,
+              sections=("train", "validate"), seeded=True,
               when=lambda ctx: ctx.teacher is None or ctx.recipe.distill_baseline),
         Stage("teacher", distill.run_teacher,
               writes=(Output("teacher", "teacher.keras", "keras"),), seeded=True,
               when=has_teacher, identity=distill.teacher_identity),
         Stage("distill", distill.run_distill, reads=("teacher",),
               writes=(Output("float", "distilled.keras", "keras"),),
-              sections=("train", "distill"), seeded=True, when=has_teacher),
+              sections=("train", "distill", "validate"), seeded=True, when=has_teacher),
         Stage("reference_outputs", run_reference_outputs, reads=("float",),
               writes=(Output("reference_outputs", "reference_outputs.npy", "array"),),
               sections=("validate",), group="validate"),
         *variant_stages(recipe, "reference"),
         Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "pruned.keras", "keras"),),
-              sections=("train", "prune"), seeded=True, identity=distils_through),
+              sections=("train", "prune", "validate"), seeded=True, identity=distils_through),
         # Clustering reads --qat: with QAT on, depthwise kernels are left unclustered.
         Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "clustered.keras", "keras"),),
-              sections=("train", "prune", "cluster", "qat"), seeded=True,
+              sections=("train", "prune", "cluster", "qat", "validate"), seeded=True,
               identity=distils_through, when=cluster.active),
         # Not `.weights.h5`: that suffix selects the Keras 3 format.
         Stage("qat", qat.run, reads=("compressed", "teacher"), optional=("teacher",),
               writes=(Output("quantized", "qat_weights.h5", "weights",
                              rebuild=qat.rebuilder(recipe)),),
-              sections=("train", "qat", "cluster"), seeded=True, identity=distils_through,
+              sections=("train", "qat", "cluster", "validate"), seeded=True,
+              identity=distils_through,
               when=lambda ctx: ctx.recipe.qat == "on"),
         *variant_stages(recipe, "compressed"),
         Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),

@@ -101,11 +101,12 @@ def test_every_stage_reads_only_the_sections_it_hashes(tiny_entry, quadrants, tm
     progress.set_quiet(True)
     recipe = TINY_RECIPE.replace(clusters=4, modes=("int8", "dynamic", "int16x8"),
                                  accuracy_budget=0.0)
-    ctx = Context(tiny_entry, recipe, str(tmp_path), quadrants)
+    ctx = Context(tiny_entry, recipe, str(tmp_path),
+                  compression.with_validation(quadrants, recipe))
     runner = Runner(compression.graph(recipe), ctx).run()
     assert {"train", "prune", "cluster", "qat", "convert_int8", "validate_int8", "debug",
             "latency"} <= set(runner.reads)
-    for stage in runner.graph.stages:
-        if stage.name in runner.reads:
-            undeclared = runner.reads[stage.name] - set(stage.sections) - RUN_SECTIONS
-            assert not undeclared, f"stage {stage.name} reads {sorted(undeclared)} unhashed"
+    undeclared = {stage.name: sorted(runner.reads[stage.name] - set(stage.sections)
+                                     - RUN_SECTIONS)
+                  for stage in runner.graph.stages if stage.name in runner.reads}
+    assert not {name: read for name, read in undeclared.items() if read}
