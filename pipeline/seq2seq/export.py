@@ -28,10 +28,12 @@ class Exported(tf.Module):
         memory = tf.TensorSpec((1, shape.length, shape.dim), tf.float32, name="memory")
         tokens = tf.TensorSpec((1, shape.target_length), tf.int32, name="tokens")
         position = tf.TensorSpec((), tf.int32, name="position")
-        self.translate = tf.function(self._translate, input_signature=(ids,))
-        self.encode = tf.function(self._encode, input_signature=(ids,))
         keep = tf.TensorSpec((1, shape.length), tf.float32, name="keep")
-        self.decode_step = tf.function(self._decode_step,
+        # No autograph: the loop is an explicit tf.while_loop, and autograph would re-read
+        # model.py's source at trace time, hours into a run.
+        self.translate = tf.function(self._translate, input_signature=(ids,), autograph=False)
+        self.encode = tf.function(self._encode, input_signature=(ids,), autograph=False)
+        self.decode_step = tf.function(self._decode_step, autograph=False,
                                        input_signature=(memory, keep, tokens, position))
 
     def _translate(self, source):
@@ -60,7 +62,7 @@ def step_samples(model, source: np.ndarray) -> dict:
     rows: every step each sentence takes, as the app's loop feeds them."""
     from pipeline.seq2seq import train
     targets = train.translate(model, source)
-    encode = tf.function(lambda s: model.encode(s)[0])
+    encode = tf.function(lambda s: model.encode(s)[0], autograph=False)
     rows = {"memory": [], "keep": [], "tokens": [], "position": []}
     width = model.shape_.target_length
     for src, tgt in zip(source, targets):
