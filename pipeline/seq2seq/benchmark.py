@@ -2,11 +2,13 @@
 (or, for a run still training, the BLEU per epoch of its checkpoint), with the command, the
 commit, the date and the host's CPU model and ISA flags. No TensorFlow here.
 
-    python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>" ["note"]
+    python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>" \
+        ["note"] [training log, for the loss per 200 steps]
 """
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -31,7 +33,17 @@ def host() -> dict:
             "load_average_at_write": list(os.getloadavg())}
 
 
-def collect(out_dir: str, command: str, note: str = "") -> dict:
+STEP_LINE = re.compile(r"\[train\] epoch (\d+): step (\d+), loss ([\d.]+), (\d+) s")
+
+
+def steps(log_path: str) -> list[dict]:
+    """The training's progress lines (every 200 steps) from its log."""
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        return [{"epoch": int(e), "step": int(s), "loss": float(l), "seconds": int(t)}
+                for e, s, l, t in STEP_LINE.findall(f.read())]
+
+
+def collect(out_dir: str, command: str, note: str = "", log_path: str = "") -> dict:
     path = os.path.join(out_dir, "report.json")
     figures = artifacts.read_json(path) if os.path.exists(path) else None
     checkpoint = os.path.join(out_dir, stages.CHECKPOINT_FILE + ".json")
@@ -45,6 +57,7 @@ def collect(out_dir: str, command: str, note: str = "") -> dict:
             "command": command, "commit": commit, "host": host(), "note": note,
             "finished": bool(figures and figures.get("variants")),
             "bleu_per_epoch_validation": epochs,
+            "loss_per_200_steps": steps(log_path) if log_path else [],
             "variants": [{k: v[k] for k in ("name", "bleu", "bleu_cased", "chrf", "bytes",
                                              "gzip_bytes", "same_tokens_as_tensorflow",
                                              "latency_ms", "vs_float", "examples") if k in v}
@@ -67,6 +80,11 @@ def markdown(result: dict) -> str:
              "| epoch | loss | BLEU | seconds |", "|---|---|---|---|"]
     lines += [f"| {e['epoch']} | {e['loss']} | {e['validation_bleu']} | {e['seconds']} |"
               for e in result["bleu_per_epoch_validation"]]
+    if result["loss_per_200_steps"]:
+        lines += ["", "## Training loss (label-smoothed, mean of the last 200 steps)", "",
+                  "| epoch | step | loss | seconds since epoch start |", "|---|---|---|---|"]
+        lines += [f"| {r['epoch']} | {r['step']} | {r['loss']} | {r['seconds']} |"
+                  for r in result["loss_per_200_steps"]]
     if result["variants"]:
         fake = {"variants": result["variants"], "conversions": result["conversions"],
                 "runtime_failures": result.get("runtime_failures", {}),
@@ -78,7 +96,8 @@ def markdown(result: dict) -> str:
 
 def main(argv) -> None:
     out_dir, command = argv[1], argv[2]
-    result = collect(out_dir, command, argv[3] if len(argv) > 3 else "")
+    result = collect(out_dir, command, argv[3] if len(argv) > 3 else "",
+                     argv[4] if len(argv) > 4 else "")
     base = os.path.join("benchmarks", "results", f"translator-{result['date']}")
     artifacts.write_text(base + ".json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     artifacts.write_text(base + ".md", markdown(result))
