@@ -138,18 +138,35 @@ def resolve_dataset(data, entry):
 def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
              data_dir: str | None = None, check_legacy_runtime: bool = False, stages=None,
              trust_model_code: bool = False, check_client: bool = False, metric=None,
-             **knobs) -> Report:
-    """Compresses `model` on `data` into `out_dir` (default artifacts/<model name>).
+             **knobs) -> Report | None:
+    """Compresses `model` on `data` into `out_dir`: train or evaluate, prune, [cluster],
+    QAT, convert every variant, validate each on LiteRT, time them, report.
 
-    `data`: a `Dataset`, an npz path, or arrays; None for a zoo entry's own data (from
-    `data_dir`). `recipe`: a `Recipe` (default: the model's own); `knobs` override single
-    fields (`sparsity=0.7`). `stages`: a `Graph` to run instead of the default one. Stages
-    already done in `out_dir` with the same configuration are reused. `trust_model_code`:
-    a model file with Lambda layers may run their Python code on load (off: one error line).
-    `check_client`: also run every deployable image classifier in MediaPipe Tasks'
-    ImageClassifier (needs `make mediapipe-venv`) and report whether it loads and agrees.
-    `metric`: your own `evaluate(predict, x, y) -> float` (or a .py file defining it), higher
-    is better: it scores every model of the run and the budget, instead of top-1 / SQNR.
+    Args:
+        model: a zoo name, a model path (.keras, .h5, SavedModel folder, .py), a tf_keras
+            model, or a `ZooEntry`.
+        data: a `Dataset`, an npz path or arrays (x_train, y_train, x_test, y_test[, x_val,
+            y_val]); None for a zoo entry's own data (from `data_dir`).
+        recipe: a `Recipe` (default: the model's own); `knobs` override single fields
+            (`sparsity=0.7`).
+        out_dir: where the files go (default artifacts/<model name>); stages already done
+            there with the same configuration are reused.
+        teacher: a model to distil from (zoo name, path or tf_keras model).
+        data_dir: the folder of the zoo's datasets.
+        check_legacy_runtime: also load every file in tflite-runtime 2.14.
+        stages: a `Graph` to run instead of the default one.
+        trust_model_code: a model file's Lambda layers may run their Python code on load.
+        check_client: also run every deployable file in MediaPipe Tasks and report whether
+            it loads and agrees with LiteRT (needs `make mediapipe-venv`).
+        metric: your own `evaluate(predict, x, y) -> float` (or a .py file defining it),
+            higher is better: it scores every model of the run and the budget.
+
+    Returns:
+        The typed `Report` of the run; None on a non-chief tf.distribute worker, which
+        trains in step with the chief and writes nothing.
+
+    Raises:
+        PipelineError: bad input, a bad knob or a failed check, in one line.
     """
     from pipeline import compression
     entry = resolve_model(model, data, trust_model_code)
