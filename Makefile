@@ -21,7 +21,7 @@ TFLITE ?=
 DATA ?=
 FUZZ_CASES ?= 10000
 
-.PHONY: quantize validate fuzz test test-fast clean
+.PHONY: quantize validate fuzz test test-fast clean check-figures
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,11 @@ fuzz: $(STAMP)
 # failed install fails `make test` (and tests/ci_skips.py turns any skip into a failure):
 # CI must exercise every feature, not pass without them.
 IGNORE_UNLESS_CI := $(if $(filter true,$(CI)),,-)
-test: $(STAMP) $(LEGACY_VENV)/.installed
+# Every figure README quotes is in the results file its row links (benchmarks/results/).
+check-figures: $(STAMP)
+	$(PY) -m benchmarks.check_figures
+
+test: $(STAMP) $(LEGACY_VENV)/.installed check-figures
 	$(IGNORE_UNLESS_CI)@$(MAKE) --no-print-directory browser-deps
 	$(IGNORE_UNLESS_CI)@$(MAKE) --no-print-directory mediapipe-venv
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
