@@ -2,6 +2,7 @@
 (pixels mapped, token ids kept as int32, features as they are), the task (labelled
 classification or label-free fidelity) and the sanity probe where it means something.
 """
+import dataclasses
 import os
 
 import numpy as np
@@ -96,6 +97,10 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
                                          f"are: no pixel range to probe"}
     dataset = dataset_from_arrays(arrays, os.path.splitext(os.path.basename(data_path))[0],
                                   shape, classes, source=data_path, contract=spec)
+    # The user's head decides how its outputs become labels (a one-unit sigmoid at 0.5).
+    from pipeline.training.heads import head_kind
+    dataset = dataclasses.replace(dataset, task=dataclasses.replace(dataset.task,
+                                                                     head=head_kind(model)))
     return dataset, {"contract": spec.describe(), "probe": probe}
 
 

@@ -187,3 +187,17 @@ def test_two_by_four_pruning_and_layer_choice(trained_tiny, quadrants):
                                TINY_RECIPE.replace(prune_layers="-b")) == ["c"]
     with pytest.raises(PipelineError, match="not conv/dense layers of this model"):
         prune.choose_layers({"a": 10}, TINY_RECIPE.replace(prune_layers="nope"))
+
+
+@pytest.mark.parametrize("kind", ["h5", "savedmodel"])
+def test_a_softmax_head_is_reported_as_softmax(trained_user_model, npz_path, tmp_path, kind):
+    """report.json said "linear" for .h5 and SavedModel classifiers ending in softmax."""
+    from pipeline.keras import keras
+    model, _ = trained_user_model
+    flat = keras.Model(model.inputs, keras.layers.Softmax()(model.outputs[0]))
+    entry = user.entry_from_path(saved(flat, str(tmp_path), kind), npz_path,
+                                 FAST.replace(prune_epochs=1, debug_samples=0))
+    progress.set_quiet(True)
+    report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
+    assert report["task"]["head"] == "softmax"
+    assert report["variants"][1]["accuracy"] > 0.8

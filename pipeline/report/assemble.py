@@ -110,8 +110,10 @@ def not_built(runner) -> list[dict]:
             if name.startswith("validate_") and "not_built" in m]
 
 
-def task_section(task) -> dict:
-    return {"kind": task.kind, "score": task.score_name, "head": task.head,
+def task_section(task, head: str | None = None) -> dict:
+    """The task; `head` as read off the float model the run compared against (the data's
+    task does not know it for a classifier trained or brought here)."""
+    return {"kind": task.kind, "score": task.score_name, "head": head or task.head,
             "in_points": task.in_points}
 
 
@@ -171,7 +173,7 @@ def report(runner) -> dict:
             metrics, recipe, ctx.teacher.name, built, distilled)),
         "layer_errors": metrics.get("debug", {}).get("layers", []),
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
-        "task": task_section(ctx.dataset.task),
+        "task": task_section(ctx.dataset.task, ctx.metrics_of_value("float").get("head")),
         "reference": reference(keras_float, ctx.dataset),
         "deliverable": deliverable(built, float_metrics, recipe.accuracy_budget, floor(ctx),
                                    tuple(variants.shippable(recipe.modes))),
