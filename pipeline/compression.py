@@ -50,7 +50,7 @@ def latency_stage(values: list[str]) -> Stage:
 def graph(recipe: Recipe) -> Graph:
     """Every stage of a compression run, in run order; conditions are asked at run time.
     Training stages hash `validate` too: they score their model with its batch size."""
-    from pipeline import search
+    from pipeline import search_strategy as search
     from pipeline.stages import cluster, debug, distill, prune, qat, selective, train
     from pipeline.stages.validate import run_reference_outputs
     stages = Graph([

@@ -228,7 +228,7 @@ def test_max_unique_of_the_clustered_layers_leaves_the_others_out():
 
 
 def test_the_report_names_the_batchnorms_folded_before_clustering():
-    from pipeline.report import search as search_report
+    from pipeline.report import search_section as search_report
     layer = {"per_channel": False, "preserve_sparsity": True, "unique_values": 8}
     metrics = {"cluster": {"clusters": 8, "layers": {"body": layer}, "accuracy": 0.9,
                            "sparsity": 0.5, "folded_batchnorm": ["body_bn"]}}

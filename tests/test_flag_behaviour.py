@@ -62,7 +62,7 @@ def test_search_abandon_points_decides_which_candidates_skip_qat(abandon, hopefu
     reference on the validation split (which decides; its test figure is left higher):
     QAT and what follows run only when the budget plus the abandon margin covers those
     2 points."""
-    from pipeline import search
+    from pipeline import search_strategy as search
     from pipeline.stages import search as search_stage
     recipe = recipe_with("--accuracy_budget=1.0", f"--search_abandon_points={abandon}", "--search")
     assert recipe.search_abandon_points == float(abandon)

@@ -3,7 +3,8 @@ from the sparsity/cluster order, the winner chosen within the budget, the graph 
 import pytest
 
 from conftest import TINY_RECIPE
-from pipeline import compression, search
+from pipeline import compression
+from pipeline import search_strategy as search
 from pipeline.errors import PipelineError
 from pipeline.recipe import Recipe
 

@@ -83,7 +83,7 @@ def quantize() -> None:
           f"report.html, layer_errors.csv")
     print(f"ship: {result.deliverable.path}")
     if result.search:
-        from pipeline.report import search as search_report
+        from pipeline.report import search_section as search_report
         print(search_report.summary_line(report))
     problems = []
     checks = None if FLAGS.allow_check_failures else failure_message(report, out_dir)

@@ -4,7 +4,7 @@ from pipeline import variants
 from pipeline.bookkeeping import provenance
 from pipeline.report import distillation
 from pipeline.stages.selective import floor, meets
-from pipeline.report import search as search_report
+from pipeline.report import search_section as search_report
 from pipeline.tflite import runtime
 
 

@@ -12,7 +12,7 @@ import os
 
 from pipeline.report import deployment
 from pipeline.report import markdown as report_lib
-from pipeline.report import search as search_report
+from pipeline.report import search_section as search_report
 
 COLORS = {"float": "#1f77b4", "int8": "#d62728"}
 OTHER_COLOR = "#7f7f7f"

@@ -3,7 +3,7 @@
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
 from pipeline.report import deployment
-from pipeline.report import search as search_report
+from pipeline.report import search_section as search_report
 
 
 def _fmt_bytes(n: int) -> str:

@@ -1,4 +1,4 @@
-"""Stage `search`: every candidate of `pipeline.search` as a resumable sub-run in
+"""Stage `search`: every candidate of `pipeline.search_strategy` as a resumable sub-run in
 `<out>/search/`, and the winner as this run's `compressed` model and `model_int8.tflite`.
 
 A candidate is a small graph run by the same runner as the main one: prune -> [cluster] ->
@@ -17,7 +17,7 @@ import hashlib
 import os
 import time
 
-from pipeline import search
+from pipeline import search_strategy as search
 from pipeline.bookkeeping import progress
 from pipeline.errors import PipelineError
 from pipeline.graph import Graph, Output, Stage
