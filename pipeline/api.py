@@ -130,7 +130,7 @@ def resolve_dataset(data, entry):
     model = entry.make(None, entry.recipe) if entry.pretrained else None
     shape = tuple(model.input_shape[1:]) if model is not None else None
     classes = int(model.output_shape[-1]) if model is not None else None
-    spec = (user_data.spec_of(Recipe(), model, data["x_test"])[0] if model is not None
+    spec = (user_data.spec_of(Recipe(), model, data["x_train"])[0] if model is not None
             else user_data.InputContract())
     return user_data.dataset_from_arrays(data, "arrays", shape, classes, contract=spec)
 

@@ -85,8 +85,9 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     from pipeline import inputs
     arrays = load_npz(data_path, required=("x_train", "x_test"))
     shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
-    x_test = fit_shape(np.asarray(arrays["x_test"]), shape, f"{data_path} (x_test)")
-    spec, auto = spec_of(recipe, model, x_test)
+    # The input kind is detected on training rows: nothing is decided on the test split.
+    x_train = fit_shape(np.asarray(arrays["x_train"]), shape, f"{data_path} (x_train)")
+    spec, auto = spec_of(recipe, model, x_train)
     if task_of(arrays, int(model.output_shape[-1]), recipe.task, data_path) == "fidelity":
         return fidelity_dataset(arrays, model, spec, auto, name, data_path)
     if spec.probe_applies:  # On the validation rows: the probe decides, so never on test.
@@ -170,7 +171,7 @@ def npz_loader(data_path: str, model=None):
     """`ZooEntry.load_for` of a model fed from the user's npz under the run's input spec."""
     def load_for(recipe: Recipe) -> tuple[Dataset, dict]:
         arrays = load_npz(data_path)
-        contract, auto = spec_of(recipe, model, np.asarray(arrays["x_test"]))
+        contract, auto = spec_of(recipe, model, np.asarray(arrays["x_train"]))
         if auto:
             raise PipelineError("--input_range=auto needs a trained model to probe; this one "
                                 "trains from scratch: give the range (e.g. --input_range=0,1)")
@@ -187,7 +188,7 @@ def npz_loader(data_path: str, model=None):
 def model_dataset(data_path: str, model) -> Dataset:
     """The npz for `model` under the spec its input dtype implies (no recipe: defaults)."""
     arrays = load_npz(data_path)
-    spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_test"]))
+    spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_train"]))
     name = os.path.splitext(os.path.basename(data_path))[0]
     return dataset_from_arrays(arrays, name, tuple(model.input_shape[1:]),
                                max(2, int(model.output_shape[-1])), source=data_path,
