@@ -36,9 +36,10 @@ class ZooEntry:
     # A model saved by Keras 3 (pipeline/training/keras3.py): its version, the translation
     # check's figures, or the layer that keeps it on the post-training path (`post_training`).
     keras3: dict | None = dataclasses.field(default=None, compare=False)
-    # (recipe) -> pipeline.graph.Graph: an entry whose task the compression graph does not
-    # fit (a sequence-to-sequence translator) brings its own stage list; None: the default.
-    graph: Callable | None = None
+    # (entry, recipe, out_dir, data_dir) -> (report dict, summary text): an entry whose task
+    # the compression graph and report do not fit (a sequence-to-sequence translator) runs
+    # its own stage list with the shared runner; None: the compression run.
+    run: Callable | None = None
 
     def make(self, dataset: Dataset, recipe: Recipe):
         """The model for `dataset`, with the recipe's architecture knobs (alpha, input size)

@@ -23,13 +23,15 @@ def load_data(data_dir):
                        vocab=SHAPE["source_vocab"], length=SHAPE["length"]).dataset()
 
 
-def graph(recipe):
-    from pipeline.seq2seq import model, stages
-    return stages.graph(model.Shape(**SHAPE))
+def run(entry, recipe, out_dir, data_dir):
+    """`make quantize MODEL=translator`: the seq2seq stages and report (pipeline/seq2seq)."""
+    from pipeline.seq2seq import report, run as seq2seq_run
+    result = seq2seq_run.run(entry, recipe, out_dir, data_dir)
+    return result, report.markdown(result)
 
 
 ENTRY = register(ZooEntry(
     name="translator",
     description="English->Spanish Transformer (2+2 layers, d=128), greedy decoding inside "
                 "the .tflite, scored in BLEU on LiteRT (spa-eng.zip)",
-    build=build, load_data=load_data, recipe=RECIPE, graph=graph))
+    build=build, load_data=load_data, recipe=RECIPE, run=run))

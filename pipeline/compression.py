@@ -118,10 +118,7 @@ def post_training_graph(recipe: Recipe) -> Graph:
 
 
 def graph_for(entry, recipe: Recipe) -> Graph:
-    """The entry's own graph, the post-training graph when the entry says so, else the
-    compression graph."""
-    if getattr(entry, "graph", None) is not None:
-        return entry.graph(recipe)
+    """The post-training graph when the entry says so, else the compression graph."""
     post_training = (getattr(entry, "keras3", None) or {}).get("post_training")
     return post_training_graph(recipe) if post_training else graph(recipe)
 

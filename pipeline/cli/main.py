@@ -64,6 +64,16 @@ def quantize() -> None:
     teacher = api.resolve_teacher(FLAGS.teacher or None, FLAGS.trust_model_code)
     recipe = recipe_from_flags(entry.recipe)
     out_dir = FLAGS.out or f"artifacts/{entry.name}"
+    if entry.run is not None:  # A translator: its own stages and report (ZooEntry.run).
+        report, summary = entry.run(entry, recipe, out_dir, FLAGS.data_dir)
+        print(summary)
+        print(f"\nwrote {out_dir}/: report.json, report.md; ship: "
+              f"{report['deliverable']['path']}")
+        if not report["deliverable"]["meets_budget"] and not FLAGS.allow_budget_miss:
+            raise PipelineError(f"no file met --accuracy_budget={recipe.accuracy_budget} "
+                                f"(see {out_dir}/report.md); pass --allow_budget_miss to "
+                                f"accept the best one")
+        return
     # A busy folder is refused before the 5 s TensorFlow import; tf.distribute workers other
     # than the chief write nothing, so they do not take the folder.
     with folder_lock(out_dir) if distribute.is_chief() else contextlib.nullcontext():
