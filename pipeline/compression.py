@@ -37,8 +37,27 @@ def variant_stages(recipe: Recipe, phase: str) -> list[Stage]:
     for variant in variants.for_run(recipe.modes, phase=phase):
         if variant.convert is not None:
             stages.append(deploy.convert_stage(variant))
+        elif variant.name in LADDER_STAGES:  # A rung that searches, not one conversion.
+            stages.append(LADDER_STAGES[variant.name]())
         stages.append(validate_stage(variant))
     return stages
+
+
+def ptq_mixed_stage() -> Stage:
+    """Stage `selective_ptq`: the last rung of the ladder, post-training int8 of the float
+    model with its worst layers kept float (`selective.run_ptq`); it reads the rungs before
+    it to know whether one met the budget already."""
+    from pipeline.stages import selective
+    return Stage("selective_ptq", selective.run_ptq, reads=("float",),
+                 writes=(Output("tflite_ptq_mixed", variants.get("ptq_mixed").file,
+                                "tflite"),),
+                 group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
+                 metrics_from=("validate_int8", "validate_int8_mixed", "validate_ptq",
+                               "validate_int16x8_ptq"), when=selective.ptq_ladder)
+
+
+# Variants whose file a stage of their own makes, by name.
+LADDER_STAGES = {"ptq_mixed": ptq_mixed_stage}
 
 
 def latency_stage(values: list[str]) -> Stage:
@@ -133,8 +152,10 @@ def load_dataset(entry, recipe: Recipe, data_dir: str | None,
     if entry.load_for is not None:
         dataset, inputs = entry.load_for(recipe)
     else:
-        dataset, inputs = entry.load_data(data_dir), {
-            "contract": entry.contract.describe(), "probe": {"probed": False, "why": "zoo model"}}
+        dataset = entry.load_data(data_dir)
+        # A loader may make the spec from the data (a tokenizer built on the training texts).
+        spec = getattr(dataset, "input_spec", None) or entry.contract
+        inputs = {"contract": spec.describe(), "probe": {"probed": False, "why": "zoo model"}}
     if entry.metric is not None:  # The user's own metric scores every model of the run.
         task = dataclasses.replace(dataset.task, metric=entry.metric,
                                    metric_name=getattr(entry.metric, "__name__", "metric"))

@@ -48,7 +48,14 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
 
 
 def run_baseline(inputs, ctx):
-    """Stage `train`: the entry's model trained (or, brought trained, evaluated)."""
+    """Stage `train`: the entry's model trained (or, brought trained, evaluated), with its
+    recurrent layers unrolled where their loops would not convert (checked to give the same
+    outputs on validation rows): a masked LSTM's WHILE loops crash calibration, and at batch
+    1 the converter fuses them with the mask dropped."""
+    from pipeline.text import recurrent
     model, metrics = baseline(ctx.entry.make(ctx.dataset, ctx.recipe), ctx.dataset, ctx.recipe,
                               ctx.entry.pretrained)
+    if recurrent.recurrent_layers(model):
+        rows = ctx.dataset.x_val if ctx.dataset.x_val is not None else ctx.dataset.x_test
+        model, metrics["recurrent"] = recurrent.convertible(model, rows[:512])
     return {"float": model}, metrics

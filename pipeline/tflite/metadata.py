@@ -154,6 +154,9 @@ def _warn_once(message: str) -> None:
 def attach(model: bytes, ctx, variant: str) -> tuple[bytes, dict]:
     """(`model` with metadata, what was done) for a deployable variant of the run."""
     from pipeline.tflite.model import TfliteModel
+    described = (getattr(ctx, "inputs", None) or {}).get("contract") or {}
+    if described.get("kind") == "tokens":
+        return attach_text(model, ctx, described)
     wrapped = TfliteModel(model)
     why_not = image_classifier(wrapped, ctx.dataset.num_classes)
     if why_not is not None:
@@ -175,21 +178,35 @@ def attach(model: bytes, ctx, variant: str) -> tuple[bytes, dict]:
     return content, {"written": True, "labels_from": source}
 
 
+def attach_text(model: bytes, ctx, described: dict) -> tuple[bytes, dict]:
+    """A token-id classifier's metadata: MediaPipe's RegexTokenizer with the run's
+    vocabulary and the labels, so an app passes text (`pipeline.tflite.mediapipe_text`).
+    MediaPipe's TextClassifier takes float or uint8 scores only."""
+    from pipeline.tflite import mediapipe_text
+    output = inspector(model).get_output_details()[0]
+    if np.dtype(output["dtype"]).name not in ("float32", "uint8"):
+        return model, {"written": False, "why": f"{np.dtype(output['dtype']).name} output: "
+                                                "MediaPipe's TextClassifier takes float or "
+                                                "uint8 scores (ship uint8 or int8_float_io)"}
+    if not described.get("tokenizer"):
+        return model, {"written": False, "why": "no tokenizer known for these token ids"}
+    if not mediapipe_client.available():
+        return model, {"written": False, "why": mediapipe_client.missing_message()}
+    labels, source = labels_for(ctx.recipe, ctx.dataset)
+    content = mediapipe_text.write_for_spec(model, described, labels, name=ctx.entry.name)
+    return content, {"written": True, "labels_from": source, "tokenizer": "RegexTokenizer"}
+
+
 def run_contract(ctx):
     """The run's input contract (pipeline/contract.py)."""
     return contract_from(getattr(ctx, "inputs", None))
 
 
 def contract_from(inputs: dict | None):
-    """The contract a run's `inputs` record describes; the default one (pixels 0..255 to
-    0..1) for data given as arrays, which carries no contract of its own."""
-    from pipeline.contract import InputContract
-    described = (inputs or {}).get("contract")
-    if not described:
-        return InputContract()
-    return InputContract(low=described["range"][0], high=described["range"][1],
-                         mean=tuple(described["mean"]), std=tuple(described["std"]),
-                         raw_max=described["raw_range"][1])
+    """The input spec a run's `inputs` record describes; the default pixel contract (0..255
+    to 0..1) for data given as arrays, which carries no spec of its own."""
+    from pipeline.input_spec import from_description
+    return from_description((inputs or {}).get("contract"))
 
 
 def read_back(model) -> dict | None:
