@@ -74,3 +74,34 @@ def test_weight_sparsity_is_read_from_the_file(trained_tiny):
     assert conv == [pytest.approx(0.5, abs=1 / kernel.size)]
     total = sum(w.size for w in (kernel, weights[2], weights[4]))
     assert measured["weights"] == total
+
+
+def test_a_graph_xnnpack_cannot_prepare_runs_on_the_builtin_kernels(monkeypatch):
+    """An unrolled LSTM's int8 file made XNNPACK fail at allocation ("failed to create
+    XNNPACK runtime"): prediction goes on without the delegate instead of failing."""
+    from pipeline.tflite import runtime
+
+    class Refusing:
+        def resize_tensor_input(self, *args, **kwargs):
+            pass
+
+        def allocate_tensors(self):
+            raise RuntimeError("tensorflow/lite/core/subgraph.cc: failed to create XNNPACK runtime")
+
+    made = []
+    real = runtime.make_interpreter
+
+    def fake(model, num_threads=1, default_delegates=True):
+        made.append(default_delegates)
+        return real(model, num_threads, default_delegates)
+    monkeypatch.setattr(runtime, "make_interpreter", fake)
+    detail = {"index": 0}
+    with pytest.raises(RuntimeError, match="other"):
+        class Broken(Refusing):
+            def allocate_tensors(self):
+                raise RuntimeError("some other failure")
+        runtime.allocated(b"", Broken(), detail, None, 1)
+    assert made == []
+    with pytest.raises(Exception):  # b"" is no model: the fallback was attempted.
+        runtime.allocated(b"", Refusing(), detail, [1, 2], 1)
+    assert made == [False]

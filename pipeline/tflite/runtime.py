@@ -115,6 +115,24 @@ def fixed_batch(detail: dict) -> int | None:
     return int(signature[0]) if int(signature[0]) > 0 else None
 
 
+def allocated(model, interpreter, detail: dict, shape: list | None, num_threads: int):
+    """`interpreter` resized to `shape` (None: as it is) and allocated; where XNNPACK fails to
+    prepare the graph (seen on an unrolled LSTM's int8 file at a large batch), a fresh one
+    on the builtin kernels, which run every op the file holds."""
+    def prepare(interp):
+        if shape is not None:
+            interp.resize_tensor_input(detail["index"], shape, strict=False)
+        interp.allocate_tensors()
+        return interp
+
+    try:
+        return prepare(interpreter)
+    except RuntimeError as e:
+        if "XNNPACK" not in str(e):
+            raise
+        return prepare(make_interpreter(model, num_threads, default_delegates=False))
+
+
 def predict(model: bytes, x: np.ndarray, batch_size: int = 256, num_threads: int = 1) -> np.ndarray:
     """Float outputs of the model's first output for every row of `x`.
 
@@ -129,9 +147,8 @@ def predict(model: bytes, x: np.ndarray, batch_size: int = 256, num_threads: int
     check_input_shape(x, inp)
     fixed = fixed_batch(inp)
     batch_size = fixed or max(1, min(batch_size, len(x)))
-    if fixed is None:
-        interpreter.resize_tensor_input(inp["index"], [batch_size, *x.shape[1:]], strict=False)
-    interpreter.allocate_tensors()
+    interpreter = allocated(model, interpreter, inp, None if fixed else
+                            [batch_size, *x.shape[1:]], num_threads)
     out = interpreter.get_output_details()[0]
     results = []
     for start in range(0, len(x), batch_size):
