@@ -100,7 +100,7 @@ def graph(recipe: Recipe) -> Graph:
                              rebuild=qat.rebuilder(recipe)),),
               sections=("train", "qat", "cluster", "validate"), seeded=True,
               identity=distils_through,
-              when=lambda ctx: ctx.recipe.qat == "on"),
+              when=lambda ctx: ctx.recipe.qat == "on" and not prune.collapsed(ctx)),
         *variant_stages(recipe, "compressed"),
         Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),
               files=(debug.LAYER_ERRORS_FILE,), when=debug.active),

@@ -52,4 +52,5 @@ def test_a_variant_name_is_registered_once():
 def test_modes_follow_the_recipe_and_only_shippable_files_may_ship():
     chosen = [v.name for v in variants.for_run(("int8", "float16"))]
     assert chosen[:3] == ["float", "int8", "float16"] and "uint8" not in chosen
-    assert variants.shippable(("int8", "float16")) == ["int8", "int8_mixed", "ptq"]
+    assert variants.shippable(("int8", "float16")) == ["int8", "int8_mixed", "ptq",
+                                                      "int16x8_ptq", "ptq_mixed"]

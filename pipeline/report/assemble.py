@@ -27,6 +27,8 @@ def qat_summary(recipe, metrics: dict) -> dict:
     if recipe.qat == "off":
         return {"path": "off", "why": "--qat=off: calibrated post-training int8 of the "
                                       "pruned float model", "float_layers": []}
+    if metrics.get("prune", {}).get("collapsed"):
+        return {"path": "not_run", "why": metrics["prune"]["collapsed"], "float_layers": []}
     qat = metrics["qat"]
     if qat.get("not_applicable"):
         return {"path": "not_applicable", "why": qat["not_applicable"], "float_layers": []}
@@ -35,6 +37,16 @@ def qat_summary(recipe, metrics: dict) -> dict:
            f"{len(float_layers)} layer(s) tfmot cannot quantize ran in float during QAT "
            "and were calibrated at conversion")
     return {"path": qat.get("path", "full"), "why": why, "float_layers": float_layers}
+
+
+def ladder(metrics: dict) -> dict | None:
+    """The post-training rung with float layers (stage `selective_ptq`), when it ran: its
+    steps, what it chose and why, decided on validation."""
+    rung = metrics.get("selective_ptq")
+    if rung is None:
+        return None
+    return {k: rung.get(k) for k in ("status", "source", "decided_on", "reference_accuracy",
+                                      "steps", "chosen", "met", "not_applicable")}
 
 
 def timings(runner) -> dict:
@@ -105,9 +117,14 @@ def splits(dataset) -> dict:
 
 def not_built(runner) -> list[dict]:
     """The variants whose conversion failed or crashed, each with its one-line reason."""
-    return [{"variant": m["name"], "why": m["not_built"]}
-            for name, m in runner.metrics.items()
-            if name.startswith("validate_") and "not_built" in m]
+    failed = [{"variant": m["name"], "why": m["not_built"]}
+              for name, m in runner.metrics.items()
+              if name.startswith("validate_") and "not_built" in m]
+    collapsed = runner.metrics.get("prune", {}).get("collapsed")
+    if collapsed:  # The compressed model's files: not built from a collapsed model.
+        failed += [{"variant": v.name, "why": collapsed} for v in variants.for_run(
+            runner.ctx.recipe.modes, phase="compressed")]
+    return failed
 
 
 def task_section(task, head: str | None = None) -> dict:
@@ -173,6 +190,7 @@ def report(runner) -> dict:
             metrics, recipe, ctx.teacher.name, built, distilled)),
         "layer_errors": metrics.get("debug", {}).get("layers", []),
         "selective": {"budget_points": recipe.accuracy_budget, **fallback},
+        "ladder": ladder(metrics),
         "task": task_section(ctx.dataset.task, ctx.metrics_of_value("float").get("head")),
         "reference": reference(keras_float, ctx.dataset),
         "deliverable": deliverable(built, float_metrics, recipe.accuracy_budget, floor(ctx),

@@ -251,6 +251,9 @@ def selective_lines(report: dict) -> list[str]:
         return ["## Accuracy budget", "",
                 f"int8 is within the {budget}-point budget: no layer needs to stay float.", ""]
     on = " on the validation split" if selective.get("decided_on") == "validation" else ""
+    if selective.get("not_tried"):
+        return ["## Accuracy budget: keeping the worst layers in float", "",
+                f"Not tried: {selective['not_tried']}.", "", *ladder_lines(report)]
     lines = ["## Accuracy budget: keeping the worst layers in float", "",
              f"int8 loses more than {budget} points{on}, so the worst layers (by RMSE/scale) "
              f"were kept float one more at a time; each step meets the budget or not{on}:", "",
@@ -268,7 +271,21 @@ def selective_lines(report: dict) -> list[str]:
                if selective["status"] == "int8_mixed" else
                "**No candidate meets the budget.** Raise --max_float_layers or "
                "--accuracy_budget, or train longer (QAT epochs).")
-    return lines + ["", verdict, ""]
+    return lines + ["", verdict, "", *ladder_lines(report)]
+
+
+def ladder_lines(report: dict) -> list[str]:
+    """The post-training rung with float layers (of the unpruned float model), when it ran."""
+    rung = report.get("ladder")
+    if not rung or not rung.get("steps"):
+        return []
+    lines = ["### Ladder: post-training int8 of the float model, worst layers kept float", "",
+             "| float layers | top-1 validation | top-1 test | gzip bytes | meets budget |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {len(s['float_layers'])} | {optional_score(report, s['validation_accuracy'])}"
+              f" | {100 * s['accuracy']:.2f}% | {s['gzip_bytes']} | "
+              f"{'yes' if s['meets_budget'] else 'no'} |" for s in rung["steps"]]
+    return lines + [""]
 
 
 def legacy_verdict(result: dict) -> str:

@@ -117,5 +117,7 @@ def run(inputs, ctx):
 
 def active(ctx) -> bool:
     """The condition of stage `debug` (and so of `selective`, which keeps its worst layers
-    float first): `--debug_samples=0` turns the analysis off."""
-    return ctx.recipe.debug_samples > 0
+    float first): `--debug_samples=0` turns the analysis off, and a collapsed pruned model
+    gets none (nothing is built from it)."""
+    from pipeline.stages import prune
+    return ctx.recipe.debug_samples > 0 and not prune.collapsed(ctx)

@@ -13,6 +13,15 @@ from pipeline.stages.distill import compression_teacher
 # tfmot's masks are computed per tensor with a top-k, so a layer can land a hair under target.
 SPARSITY_TOLERANCE = 0.01
 MAX_LAYER_SPARSITY = 0.98
+# A brought model is fine-tuned, not trained: its weights sit in a minimum that the
+# from-scratch learning rate kicks it out of (issue 28: a published DS-CNN fell from 90.55%
+# to 31.8% while pruning), so pruning a pretrained entry steps this much smaller.
+PRETRAINED_LR_SCALE = 0.2
+# Pruning has collapsed the model when its validation score falls this many budgets below
+# float (label-free SQNR: below this fraction of --min_sqnr_db); the int8/QAT branch is then
+# not built from it.
+COLLAPSE_BUDGETS = 3.0
+COLLAPSE_SQNR_FRACTION = 0.5
 
 
 def schedule_steps(total_steps: int, ramp_fraction: float) -> tuple[int, int]:
@@ -114,7 +123,38 @@ def plan(model, recipe: Recipe) -> tuple[list[str], float]:
     return chosen, per_layer
 
 
-def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None):
+def learning_rate(recipe: Recipe, pretrained: bool) -> float:
+    """Pruning's fine-tuning rate: `--prune_learning_rate`, scaled down for a brought model."""
+    return recipe.prune_learning_rate * (PRETRAINED_LR_SCALE if pretrained else 1.0)
+
+
+def collapse(pruned: float | None, reference: float | None, recipe: Recipe,
+             in_points: bool) -> str | None:
+    """Why the pruned model counts as collapsed (one line, in the score's own unit), or None."""
+    if pruned is None or reference is None:
+        return None
+    if in_points:
+        drop = 100 * (reference - pruned)
+        if drop <= COLLAPSE_BUDGETS * recipe.accuracy_budget:
+            return None
+        return (f"pruning collapsed the model: {100 * pruned:.2f}% on validation against "
+                f"{100 * reference:.2f}% float, {drop:.2f} points down, more than "
+                f"{COLLAPSE_BUDGETS:g}x the {recipe.accuracy_budget}-point budget")
+    if pruned >= COLLAPSE_SQNR_FRACTION * recipe.min_sqnr_db:
+        return None
+    return (f"pruning collapsed the model: {pruned:.2f} dB SQNR on validation, below "
+            f"{COLLAPSE_SQNR_FRACTION * recipe.min_sqnr_db:g} dB (half the "
+            f"{recipe.min_sqnr_db} dB floor)")
+
+
+def collapsed(ctx) -> bool:
+    """Whether stage `prune` found the pruned model collapsed: QAT, the int8 files and the
+    per-layer analysis of it are then not built (the post-training rungs still are)."""
+    return bool(ctx.metrics.get("prune", {}).get("collapsed"))
+
+
+def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None,
+          pretrained: bool = False):
     """Prunes a copy of a trained float model, fine-tuning on the distillation loss when a
     `teacher` is given; returns (stripped model, metrics).
 
@@ -157,7 +197,8 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     # tfmot wraps the layers it is given and masks their kernels: the copy above keeps the
     # caller's baseline the float model it was.
     pruned = keras.models.clone_model(copy, clone_function=wrap)
-    fit.fit(pruned, dataset, epochs=recipe.prune_epochs, learning_rate=recipe.prune_learning_rate,
+    rate = learning_rate(recipe, pretrained)
+    fit.fit(pruned, dataset, epochs=recipe.prune_epochs, learning_rate=rate,
             batch_size=recipe.batch_size, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
             teacher=teacher, head=head)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
@@ -170,7 +211,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     return stripped, {**fit.scores(stripped, dataset, recipe.eval_batch_size, head),
                       "sparsity": overall_sparsity(stripped), "sparsity_per_layer": layers,
                       "pruned_layers": chosen, "flattened_models": flattened,
-                      "schedule": {"total_steps": total_steps, "frequency": frequency,
+                      "learning_rate": rate, "schedule": {"total_steps": total_steps, "frequency": frequency,
                                    "end_step": end_step, "initial": recipe.initial_sparsity,
                                    "final_per_layer": per_layer}}
 
@@ -178,5 +219,11 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
 def run(inputs, ctx):
     """Stage `prune`: the reference float model (`float`) pruned -> `compressed`."""
     model, metrics = prune(inputs["float"], ctx.dataset, ctx.recipe,
-                           compression_teacher(inputs, ctx.recipe))
+                           compression_teacher(inputs, ctx.recipe), bool(ctx.entry.pretrained))
+    why = collapse(metrics.get("validation_accuracy"),
+                   ctx.metrics_of_value("float").get("validation_accuracy"), ctx.recipe,
+                   ctx.dataset.task.in_points)
+    if why:
+        progress.say(f"[prune] {why}: no QAT or int8 file is built from it")
+        metrics["collapsed"] = why
     return {"compressed": model}, metrics
