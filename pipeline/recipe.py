@@ -203,6 +203,12 @@ class InputConfig(Section):
                            "dtype and the data).", choices=("auto", "image", "tokens", "audio",
                                                             "features"),
                            hashed_at_default=False)
+    vocab: str = knob("", "Token-id models: vocab.txt (one token per line, line number = id) "
+                      "of the tokenizer that made the ids; it ships in the sidecar and the "
+                      "TFLite metadata (MediaPipe's RegexTokenizer) so an app passes text.",
+                      hashed_at_default=False)
+    token_regex: str = knob(r"[^\w']+", "Token-id models: the regex that splits text into "
+                            "words (with --vocab).", hashed_at_default=False)
     input_range: str = knob("0,1", "What integer pixel values 0..255 become: LOW,HIGH (0,1; "
                             "0,255; -1,1), or auto (the sanity probe picks the range under "
                             "which your trained model scores best).")

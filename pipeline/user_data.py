@@ -70,12 +70,28 @@ def spec_of(recipe: Recipe, model, x: np.ndarray) -> tuple[object, bool]:
                 or recipe.input_std:
             raise PipelineError("--input_range/--input_mean/--input_std map pixels; this "
                                 "model takes token ids, which are fed as they are")
-        return input_spec.token_spec_for(model, x), False
+        return input_spec.token_spec_for(model, x, vocab_tokenizer(recipe, model, x)), False
     if kind == "features":
         return input_spec.FeatureSpec(), False
     if kind == "audio":
         return input_spec.AudioSpec(), False
     return contract_of(recipe)
+
+
+def vocab_tokenizer(recipe: Recipe, model, x: np.ndarray) -> dict | None:
+    """The tokenizer `--vocab` describes (None without it), checked against the model's
+    vocabulary size."""
+    if not recipe.vocab:
+        return None
+    from pipeline.text import tokenizer
+    length = model.input_shape[1] if model is not None else np.asarray(x).shape[1]
+    tok = tokenizer.load(recipe.vocab, int(length or np.asarray(x).shape[1]),
+                         delim_regex=recipe.token_regex)
+    vocab = input_spec.token_spec_for(model, x).vocab_size if model is not None else 0
+    if vocab and len(tok.vocabulary) > vocab:
+        raise PipelineError(f"--vocab: {recipe.vocab} has {len(tok.vocabulary)} tokens but the "
+                            f"model's Embedding takes {vocab} ids")
+    return tok.describe()
 
 
 def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[Dataset, dict]:

@@ -1,0 +1,87 @@
+"""Models on token ids through the pipeline: detected as tokens (never rescaled, no pixel
+probe), int32 in every file, a Transformer block tfmot cannot wrap keeps its calibrated
+int8 path, and `--vocab` ships the tokenizer in the sidecar and the TFLite metadata."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY_RECIPE
+from models import user
+from pipeline import compression
+from pipeline.bookkeeping import progress
+
+LENGTH, VOCAB = 12, 40
+FAST = TINY_RECIPE.replace(prune_epochs=1, qat_epochs=1, calibration_samples=32,
+                           debug_samples=0, min_prune_weights=0)
+
+
+def token_task(n, seed):
+    """Class 1 when token 7 appears: learnable from an average of embeddings."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(2, VOCAB, (n, LENGTH)).astype(np.int32)
+    y = rng.integers(0, 2, n)
+    x[y == 1, rng.integers(0, LENGTH)] = 7
+    x[y == 0] = np.where(x[y == 0] == 7, 8, x[y == 0])
+    x[:, -3:] = 0  # padding
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def token_files(tmp_path_factory):
+    from pipeline.keras import keras
+    folder = tmp_path_factory.mktemp("tokens")
+    (x_train, y_train), (x_test, y_test) = token_task(400, 0), token_task(160, 1)
+    np.savez(folder / "ids.npz", x_train=x_train, y_train=y_train, x_test=x_test,
+             y_test=y_test)
+    (folder / "vocab.txt").write_text("\n".join(
+        ["<PAD>", "<UNKNOWN>", *[f"w{i}" for i in range(2, VOCAB)]]) + "\n")
+    inputs = keras.Input((LENGTH,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 16)(inputs))
+    pool = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    embedded = keras.layers.Embedding(VOCAB, 16)(inputs)
+    attended = keras.layers.MultiHeadAttention(2, 8)(embedded, embedded)
+    block = keras.layers.LayerNormalization()(embedded + attended)
+    encoder = keras.Model(inputs, keras.layers.Dense(2)(
+        keras.layers.GlobalAveragePooling1D()(block)))
+    for name, model, loss in (("pool", pool, "sparse_categorical_crossentropy"),
+                              ("encoder", encoder, keras.losses.SparseCategoricalCrossentropy(
+                                  from_logits=True))):
+        model.compile(keras.optimizers.Adam(1e-2), loss)
+        model.fit(x_train, y_train, epochs=15, batch_size=32, verbose=0)
+        model.save(folder / f"{name}.h5")
+    return folder
+
+
+def run(folder, name, tmp_path, **knobs):
+    entry = user.entry_from_path(str(folder / f"{name}.h5"), str(folder / "ids.npz"),
+                                 FAST.replace(**knobs))
+    progress.set_quiet(True)
+    return compression.run(entry, entry.recipe, str(tmp_path / name))
+
+
+def test_a_token_model_runs_with_int32_in_every_file_and_no_pixel_probe(token_files,
+                                                                        tmp_path):
+    report = run(token_files, "pool", tmp_path, vocab=str(token_files / "vocab.txt"))
+    contract = report["input"]["contract"]
+    assert contract["kind"] == "tokens" and contract["vocab_size"] == VOCAB
+    assert report["input"]["probe"]["probed"] is False
+    assert "token" in report["input"]["probe"]["why"]
+    assert all(v["input_dtype"] == "int32" for v in report["variants"])
+    assert report["keras"]["float_accuracy"] > 0.8
+    assert report["variants"][1]["accuracy"] > 0.8
+    assert contract["tokenizer"]["vocabulary"][:2] == ["<PAD>", "<UNKNOWN>"]
+    sidecar = json.load(open(tmp_path / "pool" / "model_float.json"))
+    assert sidecar["input_contract"]["tokenizer"] == contract["tokenizer"]
+    # MediaPipe's TextClassifier reads the tokenizer from the float file's metadata.
+    assert report["variants"][0]["metadata"]["written"] is True
+
+
+def test_a_transformer_block_tfmot_cannot_wrap_keeps_a_calibrated_int8_file(token_files,
+                                                                            tmp_path):
+    report = run(token_files, "encoder", tmp_path)
+    assert report["qat"]["path"] == "not_applicable"
+    assert "tfmot cannot wrap" in report["qat"]["why"]
+    int8 = report["variants"][1]
+    assert int8["name"] == "int8" and int8["input_dtype"] == "int32"
+    assert int8["accuracy"] >= report["keras"]["float_accuracy"] - 0.05
