@@ -68,7 +68,13 @@ def test_collapse_is_more_than_three_budgets_below_float(pruned, collapsed):
 def test_a_collapse_is_one_line_in_points():
     assert prune.collapse(0.318, 0.9055, Recipe(), True) == (
         "pruning collapsed the model: 31.80% on validation against 90.55% float, 58.75 "
-        "points down, more than 3x the 1.0-point budget")
+        "points down, more than 3 points (3x the 1.0-point budget, at least 3)")
+
+
+def test_a_tight_or_negative_budget_is_not_a_collapse():
+    assert prune.collapse(0.88, 0.9055, Recipe().replace(accuracy_budget=-50), True) is None
+    assert prune.collapse(0.86, 0.9055, Recipe().replace(accuracy_budget=2.0), True) is None
+    assert prune.collapse(0.80, 0.9055, Recipe().replace(accuracy_budget=2.0), True)
 
 
 def test_a_label_free_collapse_is_said_in_db():
@@ -92,3 +98,15 @@ def test_the_ladder_rungs_are_registered_fallback_files_that_may_ship():
         assert variant.ships and variant.phase == "fallback" and variant.when is not None
     order = variants.shippable(("int8",))
     assert order.index("int16x8_ptq") < order.index("ptq_mixed")
+
+
+def test_a_db_budget_is_printed_in_db():
+    from pipeline.report import markdown
+    d = {"variant": "ptq", "path": "model_int8_ptq.tflite", "meets_budget": True,
+         "decided_on": "validation", "budget_points": 1.0, "sqnr_floor_db": 20.0,
+         "test_meets_budget": False,
+         "candidates": [{"variant": "int8", "validation_accuracy": 5.5, "accuracy": 3.4}]}
+    report = {"qat": {"path": "full"}, "deliverable": d}
+    text = " ".join(markdown.choice_lines(report, d) + markdown.test_check_lines(d))
+    assert "5.50 dB SQNR on the validation split) misses the 20.0 dB SQNR floor" in text
+    assert "20.0 DB SQNR FLOOR" in text and "point" not in text

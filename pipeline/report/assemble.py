@@ -39,6 +39,15 @@ def qat_summary(recipe, metrics: dict) -> dict:
     return {"path": qat.get("path", "full"), "why": why, "float_layers": float_layers}
 
 
+def fallback_not_run(metrics: dict) -> dict:
+    """The float fallback's section when its stage did not run: int8 met the budget, or
+    pruning collapsed and nothing was built from the pruned model."""
+    collapsed = metrics.get("prune", {}).get("collapsed")
+    if collapsed:
+        return {"status": "budget_missed", "steps": [], "not_tried": collapsed}
+    return {"status": "int8_meets_budget", "steps": []}
+
+
 def ladder(metrics: dict) -> dict | None:
     """The post-training rung with float layers (stage `selective_ptq`), when it ran: its
     steps, what it chose and why, decided on validation."""
@@ -167,7 +176,7 @@ def report(runner) -> dict:
     keras_float = float_metrics["accuracy"]
     for v in built:
         v["vs_float"] = compare(built[0], v, float_metrics)
-    fallback = metrics.get("selective", {"status": "int8_meets_budget", "steps": []})
+    fallback = metrics.get("selective", fallback_not_run(metrics))
     prune = metrics["prune"]
     return {
         **header(ctx),
@@ -182,6 +191,7 @@ def report(runner) -> dict:
         "qat": qat_summary(recipe, metrics),
         "pruning": {**{k: prune[k] for k in ("sparsity", "pruned_layers", "sparsity_per_layer",
                                              "schedule")},
+                    **{k: prune.get(k) for k in ("learning_rate", "collapsed")},
                     "flattened_models": prune.get("flattened_models", [])},
         "variants": built,
         "not_built": not_built(runner),

@@ -107,8 +107,8 @@ def headline(report: dict) -> list[str]:
     selective = report.get("selective", {})
     met = report.get("deliverable", {}).get("meets_budget", False)
     if selective.get("status") == "budget_missed" and not met:
-        lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET of {selective['budget_points']} points: "
-                     f"int8 and every float-fallback candidate lose more (see below)")
+        lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET ({budget_text(report.get('deliverable') or selective)}"
+                     f"): int8 and every float-fallback candidate lose more (see below)")
     return lines
 
 
@@ -132,26 +132,40 @@ def deliverable_lines(report: dict) -> list[str]:
     return [*choice_lines(report, d), *test_check_lines(d)]
 
 
+def budget_text(d: dict) -> str:
+    """The budget in its own unit: points of a score in [0, 1], or the SQNR floor in dB
+    (label-free runs without a metric of the user's)."""
+    if d.get("sqnr_floor_db") is not None:
+        return f"{d['sqnr_floor_db']} dB SQNR floor"
+    return f"{d['budget_points']}-point budget"
+
+
 def choice_lines(report: dict, d: dict) -> list[str]:
     """The choice, made on the validation split (where the report records one)."""
     on = " on the validation split" if d.get("decided_on") == "validation" else ""
     if d["variant"] is None:
         return [f"NO FILE TO SHIP: {d['why']}"]
     if not d["meets_budget"]:
-        return [f"no file is within the {d['budget_points']}-point budget of the float Keras "
+        return [f"no file is within the {budget_text(d)} of the float Keras "
                 f"model{on}; the most accurate{on} is {d['path']}"]
     if d["variant"] == "int8":
-        return [f"deliverable: {d['path']} (within the {d['budget_points']}-point budget{on})"]
+        return [f"deliverable: {d['path']} (within the {budget_text(d)}{on})"]
     int8 = next((c for c in d["candidates"] if c["variant"] == "int8"), None)
-    if int8 is None:  # Post-training path: a Keras 3 model tf_keras cannot rebuild.
-        return [f"deliverable: {d['path']} ({d.get('why', 'post-training int8')})"]
+    collapsed = (report.get("qat") or {}).get("path") == "not_run"
+    if int8 is None:  # Post-training path (a Keras 3 model), or pruning collapsed.
+        why = report["qat"]["why"] if collapsed else d.get("why", "post-training int8")
+        return [f"deliverable: {d['path']} ({why})"]
+    if d.get("sqnr_floor_db") is not None:
+        score = int8["validation_accuracy" if on else "accuracy"]
+        return [f"pruning + QAT (model_int8.tflite, {score:.2f} dB SQNR{on}) misses the "
+                f"{budget_text(d)}: the deliverable is {d['path']}"]
     if on:
         delta = 100 * (int8["validation_accuracy"]
                        - report["keras_validation"]["float_accuracy"])
     else:
         delta = 100 * (int8["accuracy"] - report["keras"]["float_accuracy"])
     return [f"pruning + QAT (model_int8.tflite, {delta:+.2f} points{on}) misses the "
-            f"{d['budget_points']}-point budget: the deliverable is {d['path']}"]
+            f"{budget_text(d)}: the deliverable is {d['path']}"]
 
 
 def test_check_lines(d: dict) -> list[str]:
@@ -161,7 +175,7 @@ def test_check_lines(d: dict) -> list[str]:
     if d["test_meets_budget"]:
         return [f"on the test split (reported, never decided on) {d['path']} also meets the "
                 f"budget"]
-    return [f"ON THE TEST SPLIT {d['path']} MISSES THE {d['budget_points']}-POINT BUDGET "
+    return [f"ON THE TEST SPLIT {d['path']} MISSES THE {budget_text(d).upper()} "
             f"(chosen on validation; the test figures above are the honest estimate)"]
 
 

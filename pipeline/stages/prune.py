@@ -18,9 +18,11 @@ MAX_LAYER_SPARSITY = 0.98
 # to 31.8% while pruning), so pruning a pretrained entry steps this much smaller.
 PRETRAINED_LR_SCALE = 0.2
 # Pruning has collapsed the model when its validation score falls this many budgets below
-# float (label-free SQNR: below this fraction of --min_sqnr_db); the int8/QAT branch is then
-# not built from it.
+# float, and at least COLLAPSE_MIN_POINTS (a tight or negative budget is a demand on the
+# deliverable, not a sign of collapse); label-free SQNR: below this fraction of
+# --min_sqnr_db. The int8/QAT branch is then not built from it.
 COLLAPSE_BUDGETS = 3.0
+COLLAPSE_MIN_POINTS = 3.0
 COLLAPSE_SQNR_FRACTION = 0.5
 
 
@@ -135,11 +137,13 @@ def collapse(pruned: float | None, reference: float | None, recipe: Recipe,
         return None
     if in_points:
         drop = 100 * (reference - pruned)
-        if drop <= COLLAPSE_BUDGETS * recipe.accuracy_budget:
+        limit = max(COLLAPSE_BUDGETS * recipe.accuracy_budget, COLLAPSE_MIN_POINTS)
+        if drop <= limit:
             return None
         return (f"pruning collapsed the model: {100 * pruned:.2f}% on validation against "
-                f"{100 * reference:.2f}% float, {drop:.2f} points down, more than "
-                f"{COLLAPSE_BUDGETS:g}x the {recipe.accuracy_budget}-point budget")
+                f"{100 * reference:.2f}% float, {drop:.2f} points down, more than {limit:g} "
+                f"points ({COLLAPSE_BUDGETS:g}x the {recipe.accuracy_budget}-point budget, at "
+                f"least {COLLAPSE_MIN_POINTS:g})")
     if pruned >= COLLAPSE_SQNR_FRACTION * recipe.min_sqnr_db:
         return None
     return (f"pruning collapsed the model: {pruned:.2f} dB SQNR on validation, below "
