@@ -135,6 +135,14 @@ def resolve_dataset(data, entry):
     return user_data.dataset_from_arrays(data, "arrays", shape, classes, contract=spec)
 
 
+def named_metric(metric):
+    """A metric named on the command line (`f1`: the minority class's F1), or None."""
+    if metric == "f1":
+        from pipeline.text import metrics
+        return metrics.f1_metric()
+    return None
+
+
 def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teacher=None,
              data_dir: str | None = None, check_legacy_runtime: bool = False, stages=None,
              trust_model_code: bool = False, check_client: bool = False, metric=None,
@@ -158,8 +166,9 @@ def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teach
         trust_model_code: a model file's Lambda layers may run their Python code on load.
         check_client: also run every deployable file in MediaPipe Tasks and report whether
             it loads and agrees with LiteRT (needs `make mediapipe-venv`).
-        metric: your own `evaluate(predict, x, y) -> float` (or a .py file defining it),
-            higher is better: it scores every model of the run and the budget.
+        metric: "f1" (the minority class's F1), or your own `evaluate(predict, x, y) ->
+            float` (or a .py file defining it), higher is better: it scores every model of
+            the run and the budget.
 
     Returns:
         The typed `Report` of the run; None on a non-chief tf.distribute worker, which
@@ -172,7 +181,8 @@ def compress(model, data=None, recipe=None, out_dir: str | None = None, *, teach
     entry = resolve_model(model, data, trust_model_code)
     if metric is not None:
         from pipeline import user_files
-        metric = user_files.load_metric(str(metric)) if isinstance(metric, (str, os.PathLike)) else metric
+        metric = named_metric(metric) or (user_files.load_metric(str(metric)) if isinstance(
+            metric, (str, os.PathLike)) else metric)
         entry = dataclasses.replace(entry, metric=metric)
     recipe = (recipe or entry.recipe).replace(**knobs)
     out_dir = out_dir or os.path.join("artifacts", entry.name)

@@ -85,3 +85,21 @@ def test_a_transformer_block_tfmot_cannot_wrap_keeps_a_calibrated_int8_file(toke
     int8 = report["variants"][1]
     assert int8["name"] == "int8" and int8["input_dtype"] == "int32"
     assert int8["accuracy"] >= report["keras"]["float_accuracy"] - 0.05
+
+
+def test_metric_f1_scores_every_file_and_drives_the_budget(token_files, tmp_path):
+    from pipeline import compress
+    progress.set_quiet(True)
+    report = compress(str(token_files / "pool.h5"), str(token_files / "ids.npz"),
+                      recipe=FAST, out_dir=str(tmp_path / "f1"), metric="f1").to_dict()
+    assert report["task"]["score"] == "f1"
+    from pipeline.keras import keras
+    from pipeline.text import metrics
+    x_test, y_test = token_task(160, 1)
+    model = keras.models.load_model(token_files / "pool.h5", compile=False)
+    predicted = np.argmax(model.predict(x_test, verbose=0), axis=1)
+    assert report["keras"]["float_accuracy"] == pytest.approx(
+        metrics.report(y_test, predicted)["f1"])
+    int8 = report["variants"][1]
+    assert 0.8 < int8["accuracy"] <= 1.0  # the minority class's F1, not top-1
+    assert report["deliverable"]["candidates"][0]["variant"] == "int8"

@@ -27,9 +27,10 @@ flags.DEFINE_boolean("check_client", False,
                      "Also run every deployable image classifier in MediaPipe Tasks' "
                      "ImageClassifier (venv built by `make mediapipe-venv`) on the test split: "
                      "loads or why not, top-1, argmax agreement with LiteRT.")
-flags.DEFINE_string("metric", None, "A .py file defining evaluate(predict, x, y) -> float "
-                    "(higher is better; predict maps inputs to outputs, y is your npz's "
-                    "y_test): it scores every model and the budget instead of top-1 / SQNR.")
+flags.DEFINE_string("metric", None, "f1 (the minority class's F1: imbalanced classes, e.g. "
+                    "spam), or a .py file defining evaluate(predict, x, y) -> float (higher "
+                    "is better; predict maps inputs to outputs, y is your npz's labels): it "
+                    "scores every model and drives the budget instead of top-1 / SQNR.")
 flags.DEFINE_boolean("trust_model_code", False,
                      "Load model files whose Lambda layers run Python code on load (Keras "
                      "safe mode off for them). Only for files you trust.")
