@@ -67,16 +67,43 @@ def deployable(variant: dict) -> bool:
     return bool(meta) and not meta.get("why", "").startswith("not an image classifier")
 
 
+def check_text_file(model, texts, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """A token classifier in MediaPipe's TextClassifier on the raw `texts` (its metadata's
+    tokenizer makes the ids), against LiteRT on the ids of the same texts; the same fields
+    as `check_file`."""
+    from pipeline.tflite import mediapipe_text
+    reference = runtime.predict(model, x_test, batch_size=1)
+    result = mediapipe_text.check(content(model), list(texts), y_test, reference)
+    out = {"client": f"MediaPipe Tasks TextClassifier {result['version']}",
+           "loads": result["loaded"], "images": int(len(texts))}
+    if not result["loaded"]:
+        return {**out, "reason": result["reason"]}
+    return {**out, "top1": result["accuracy"],
+            "litert_top1": float(np.mean(np.argmax(reference, -1) == y_test)),
+            "agreement": result["agreement"], "exact": result["exact"],
+            "ties": result["ties"], "disagree": result["disagree"],
+            "labels_read": result["labels"]}
+
+
 def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
-    """Adds `client` to each deployable image classifier variant of `report` (in place)."""
+    """Adds `client` to each deployable variant of `report` (in place): image classifiers
+    in MediaPipe's ImageClassifier; token classifiers whose data has its raw texts in its
+    TextClassifier."""
     if not mediapipe_client.available():
         raise PipelineError(mediapipe_client.missing_message())
+    texts = getattr(dataset, "texts_test", ())
+    tokens = getattr(contract, "kind", "image") == "tokens"
+    if tokens and not len(texts):
+        raise PipelineError("--check_client on a token model needs the raw test texts "
+                            "(a zoo text entry, or a model with its tokenizer and texts)")
     for variant in report["variants"]:
-        if not deployable(variant):
+        if not tokens and not deployable(variant):
             continue
         with progress.stage(f"client {variant['name']}"):
             model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
-            variant["client"] = check_file(model, dataset.x_test, dataset.y_test, contract)
+            variant["client"] = (check_text_file(model, texts, dataset.x_test, dataset.y_test)
+                                 if tokens else
+                                 check_file(model, dataset.x_test, dataset.y_test, contract))
     return report
 
 
@@ -88,8 +115,9 @@ def verdict(result: dict) -> str:
                 "grayscale input" if "RGB" in reason else "")
         return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}")
     labels = [label for label in result.get("labels_read") or [] if label]
+    unit = "texts" if "TextClassifier" in result.get("client", "") else "images"
     shown = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "") if labels else "none"
     return (f"loads; top-1 {100 * result['top1']:.2f}% (LiteRT {100 * result['litert_top1']:.2f}"
             f"%), argmax agreement {100 * result['agreement']:.2f}% on {result['images']} "
-            f"images ({result['ties']} tie(s), {result['disagree']} disagreement(s)); labels "
+            f"{unit} ({result['ties']} tie(s), {result['disagree']} disagreement(s)); labels "
             f"read from the metadata: {shown}")
