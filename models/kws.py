@@ -25,12 +25,15 @@ from models.registry import ZooEntry, register
 from pipeline.audio import frontend
 from pipeline.data import Dataset, from_arrays, load_npz
 from pipeline.errors import PipelineError
+from pipeline import variants
 from pipeline.input_spec import AudioSpec
 from pipeline.recipe import Recipe
 
 DATA_FILE = "speech_commands.npz"
 SILENCE = 0  # Index of `_silence_` in `labels`: its clips are the background noise.
 SEED = 0
+# Real training clips the waveform file is calibrated with (its front end stays float).
+WAVEFORM_CALIBRATION_CLIPS = 200
 COPIES = 10  # Training features per clip: the clean clip and COPIES - 1 augmented ones.
 SHIFT_SAMPLES = 1600  # +-100 ms
 NOISE_FREQUENCY = 0.8
@@ -41,8 +44,11 @@ VALIDATION_SPEAKERS = 0.1
 
 @dataclasses.dataclass(frozen=True)
 class LabelledDataset(Dataset):
-    """A Dataset that knows its class names (reports, labels.txt, TFLite metadata)."""
+    """A Dataset that knows its class names (reports, labels.txt, TFLite metadata) and the
+    waveforms its features come from (`waveforms[split]`: calibration, validation, test),
+    which the waveform file takes."""
     labels: tuple = ()
+    waveforms: dict | None = None
 
 
 def shift(waveforms: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -139,7 +145,37 @@ def _load(data_dir: str | None, copies: int, stamp: int) -> Dataset:
         x_val=x_val, y_val=y[held].astype(dataset.y_train.dtype),
         validation=f"the clean clips of {VALIDATION_SPEAKERS:.0%} of the training speakers "
                    f"({len(held)} clips, seed {SEED}; none augmented or trained on)",
-        labels=clips["labels"])
+        labels=clips["labels"], waveforms=waveform_splits(clips, train, held))
+
+
+def waveform_splits(clips: dict, train: np.ndarray, held: np.ndarray) -> dict:
+    """The clean clips behind each split the waveform file is calibrated and scored on."""
+    pick = np.random.default_rng(SEED).choice(train, WAVEFORM_CALIBRATION_CLIPS, replace=False)
+    return {"calibration": clips["x_train"][np.sort(pick)], "validation": clips["x_train"][held],
+            "test": clips["x_test"]}
+
+
+def waveform_inputs(dataset, split: str) -> np.ndarray:
+    return dataset.waveforms[split]
+
+
+def waveform_convert(model, calibration, batch_size):
+    from pipeline.audio import waveform
+    return waveform.convert(model, calibration)
+
+
+def has_waveforms(ctx) -> bool:
+    return getattr(ctx.dataset, "waveforms", None) is not None
+
+
+# The second deliverable: one file that takes 1 s of raw audio (front end inside, float;
+# the network int8), validated and timed on the same clips as the features file.
+variants.register(variants.Variant(
+    "waveform_int8", "model_waveform_int8.tflite", ("quantized", "compressed"),
+    waveform_convert, calibrated=True, integer_only=False, when=has_waveforms,
+    inputs=waveform_inputs,
+    note="float32 [1, 16000] waveform in: the MFCC front end inside in float, the DS-CNN "
+         "in int8; MediaPipe's AudioClassifier reads its audio metadata"))
 
 
 def build(dataset: Dataset):

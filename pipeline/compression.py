@@ -11,7 +11,7 @@ each `.tflite`. The order here is the run order.
 
 import dataclasses
 
-from pipeline import variants
+from pipeline import input_spec, variants
 from pipeline.bookkeeping import progress
 from pipeline.bookkeeping.lock import folder_lock
 from pipeline.bookkeeping.records import data_fingerprint
@@ -146,9 +146,12 @@ def load_dataset(entry, recipe: Recipe, data_dir: str | None,
                  dataset: Dataset | None = None) -> tuple[Dataset, dict]:
     """The run's data as the model expects it, and what the report says of the inputs: the
     input contract and, for a trained model brought by the user, the sanity probe."""
-    if dataset is not None:
+    if dataset is not None:  # Fed as it is; a non-pixel spec of the entry still describes it.
+        spec = getattr(dataset, "input_spec", None) or (
+            None if input_spec.kind_of(entry.contract) == "image" else entry.contract)
         return with_validation(dataset, recipe), {
-            "contract": None, "probe": {"probed": False, "why": "a Dataset given as it is"}}
+            "contract": spec and spec.describe(),
+            "probe": {"probed": False, "why": "a Dataset given as it is"}}
     if entry.load_for is not None:
         dataset, inputs = entry.load_for(recipe)
     else:

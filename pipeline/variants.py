@@ -42,6 +42,10 @@ class Variant:
     when: Callable | None = None
     # A `--modes` entry: built only when the recipe's modes name it.
     mode: bool = False
+    # (dataset, split) -> the rows this file takes for split "calibration", "validation" or
+    # "test", when they are not the dataset's own (a waveform file over a features
+    # dataset); None: the dataset's rows.
+    inputs: Callable | None = None
 
     def __post_init__(self):
         if self.phase not in PHASES:
@@ -59,6 +63,7 @@ _REGISTRY: dict[str, Variant] = {}
 
 
 def register(variant: Variant) -> Variant:
+    _load_builtin()  # The pipeline's own variants come first, wherever a module registers.
     if variant.name in _REGISTRY:
         raise ValueError(f"variant {variant.name!r} registered twice")
     _REGISTRY[variant.name] = variant
@@ -77,9 +82,23 @@ def get(name: str) -> Variant:
     return _REGISTRY[name]
 
 
+def find(name: str) -> Variant | None:
+    _load_builtin()
+    return _REGISTRY.get(name)
+
+
 def registered() -> list[Variant]:
     _load_builtin()
     return list(_REGISTRY.values())
+
+
+def dataset_for(variant: Variant | None, dataset):
+    """`dataset` with the validation and test rows this variant's file takes."""
+    if variant is None or variant.inputs is None:
+        return dataset
+    import dataclasses as dc
+    return dc.replace(dataset, x_test=variant.inputs(dataset, "test"),
+                      x_val=variant.inputs(dataset, "validation"))
 
 
 def for_run(modes: tuple[str, ...], phase: str | None = None,

@@ -145,3 +145,37 @@ def test_mediapipe_audio_classifier_reads_the_waveform_file(clips, trained, file
     assert check["loads"], check
     assert check["agreement"] >= 0.99 and check["chunks_per_clip"] == [1]
     assert mediapipe_audio.classify(model, trained["waveforms"][:2], 16000)["top"].shape == (2,)
+
+
+def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
+    """`make quantize MODEL=kws` builds, validates and times the waveform file beside the
+    features file: the registered `waveform_int8` variant takes the dataset's clips."""
+    from pipeline import compress
+    from pipeline.bookkeeping import progress
+    train = _balanced(clips["y_train"], PER_CLASS_TRAIN)
+    test = _balanced(clips["y_test"], PER_CLASS_TEST)
+    val, train = train[::6], np.setdiff1d(train, train[::6])
+    x_train, y_train = kws.augmented_features(clips["x_train"][train], clips["y_train"][train], 2)
+    dataset = kws.LabelledDataset(
+        "speech_commands", x_train, y_train, frontend.features(clips["x_test"][test]),
+        clips["y_test"][test], num_classes=12,
+        x_val=frontend.features(clips["x_train"][val]), y_val=clips["y_train"][val],
+        labels=clips["labels"],
+        waveforms=kws.waveform_splits(clips, train[:200], val) | {
+            "test": clips["x_test"][test]})
+    progress.set_quiet(True)
+    recipe = registry.get("kws").recipe.replace(
+        epochs=8, batch_size=16, learning_rate=3e-3, prune_epochs=1, qat_epochs=1,
+        calibration_samples=64, debug_samples=0, latency_min_runs=5,
+        latency_min_seconds=0.05, accuracy_budget=100.0)
+    report = compress(registry.get("kws"), dataset, recipe=recipe,
+                      out_dir=str(tmp_path)).to_dict()
+    files = {v["name"]: v for v in report["variants"]}
+    wave, int8 = files["waveform_int8"], files["int8"]
+    assert wave["io"]["input"]["shape"] == [1, frontend.CLIP_SAMPLES]
+    assert wave["input_dtype"] == "float32" and wave["latency_ms"]["median"] > 0
+    assert abs(wave["accuracy"] - int8["accuracy"]) <= 0.05
+    assert report["input"]["contract"]["kind"] == "audio"
+    # MediaPipe's AudioClassifier reads sample rate and labels from the waveform file only.
+    assert wave["metadata"]["written"] is True and wave["metadata"]["kind"] == "audio"
+    assert files["int8"]["metadata"]["written"] is False

@@ -19,7 +19,8 @@ def convert_stage(variant) -> Stage:
         from pipeline.bookkeeping import progress
         from pipeline.tflite import isolated, metadata
         model = next(inputs[s] for s in variant.sources if s in inputs)
-        calibration = ctx.calibration if variant.calibrated else None
+        calibration = None if not variant.calibrated else (
+            variant.inputs(ctx.dataset, "calibration") if variant.inputs else ctx.calibration)
         try:
             content = (isolated.convert(variant.name, model, calibration, 1)
                        if isolated.has_loop(model) else variant.convert(model, calibration, 1))

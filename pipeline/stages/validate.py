@@ -53,12 +53,12 @@ def validate_stage(variant) -> Stage:
     reads = (variant.value, "reference_outputs")
     convert = (f"convert_{variant.name}",) if variant.convert is not None else ()
     return Stage(f"validate_{variant.name}", validator(variant.name, variant.integer_only,
-                                                       variant.note),
+                                                       variant.note, variant),
                  reads=reads, sections=("validate",), when=variant.when, group="validate",
                  optional=reads, metrics_from=convert)
 
 
-def validator(name: str, integer_only: bool, note: str = ""):
+def validator(name: str, integer_only: bool, note: str = "", variant=None):
     """The run function of stage `validate_<name>`: reads value `tflite_<name>`, the file
     as shipped."""
     def run(inputs, ctx):
@@ -69,7 +69,9 @@ def validator(name: str, integer_only: bool, note: str = ""):
                 "not_built", "its stage wrote no file")}
         model = inputs[f"tflite_{name}"]
         head = ctx.metrics_of_value("float").get("head", "linear")
-        result = {**describe(name, model, ctx.dataset, ctx.recipe, integer_only, note, head,
+        from pipeline import variants
+        dataset = ctx.dataset if variant is None else variants.dataset_for(variant, ctx.dataset)
+        result = {**describe(name, model, dataset, ctx.recipe, integer_only, note, head,
                              inputs.get("reference_outputs")),
                   "path": os.path.basename(model.path)}
         if "metadata" in convert_metrics:
@@ -91,9 +93,12 @@ def run_latency(inputs, ctx):
     process: a slow spell of the machine lands on all files alike, so their ratios hold.
     Each file gets about `latency_min_seconds` of the total and at least
     `latency_min_runs` invokes."""
+    from pipeline import variants
     models = {read.removeprefix("tflite_"): model for read, model in inputs.items()}
+    samples = {name: variants.dataset_for(variants.find(name), ctx.dataset).x_test[0]
+               for name in models}
     recipe = ctx.recipe
-    return {}, latency.interleaved(models, ctx.dataset.x_test[0],
+    return {}, latency.interleaved(models, samples,
                                    seconds=recipe.latency_min_seconds * len(models),
                                    warmup=recipe.latency_warmup_runs,
                                    min_runs=recipe.latency_min_runs)

@@ -157,6 +157,8 @@ def attach(model: bytes, ctx, variant: str) -> tuple[bytes, dict]:
     described = (getattr(ctx, "inputs", None) or {}).get("contract") or {}
     if described.get("kind") == "tokens":
         return attach_text(model, ctx, described)
+    if described.get("kind") == "audio":
+        return attach_audio(model, ctx, described)
     wrapped = TfliteModel(model)
     why_not = image_classifier(wrapped, ctx.dataset.num_classes)
     if why_not is not None:
@@ -176,6 +178,26 @@ def attach(model: bytes, ctx, variant: str) -> tuple[bytes, dict]:
         wrapped, name=entry.name, description=description,
         version=ctx.recipe.hash()[:16], labels=labels, contract=run_contract(ctx)))
     return content, {"written": True, "labels_from": source}
+
+
+def attach_audio(model: bytes, ctx, described: dict) -> tuple[bytes, dict]:
+    """A file that takes the waveform itself ([1, clip samples] float32) gets MediaPipe's
+    audio-classifier metadata (sample rate, channels, labels); a file on the front end's
+    features gets none (the sidecar describes the front end)."""
+    from pipeline.tflite import mediapipe_audio
+    shape = [int(d) for d in inspector(model).get_input_details()[0]["shape"]]
+    if shape != [1, int(described.get("clip_samples", 0))]:
+        return model, {"written": False, "why": "the input is the front end's features, not "
+                                                "audio: the sidecar describes the front end"}
+    if not mediapipe_client.available():
+        return model, {"written": False, "why": mediapipe_client.missing_message()}
+    labels, source = labels_for(ctx.recipe, ctx.dataset)
+    content = mediapipe_audio.write_metadata(
+        model, name=ctx.entry.name, description=ctx.entry.description, labels=labels,
+        sample_rate=int(described["sample_rate"]),
+        input_description=f"{described['clip_samples']} mono samples at "
+                          f"{described['sample_rate']} Hz, float32 in -1..1 (int16 / 32768)")
+    return content, {"written": True, "labels_from": source, "kind": "audio"}
 
 
 def attach_text(model: bytes, ctx, described: dict) -> tuple[bytes, dict]:
