@@ -35,6 +35,10 @@ def load_data(data_dir: str | None = None) -> Dataset:
             f"--data_dir=DIR holding {DATA_FILE} (x_train/x_test: N x 49 x 10 [x 1] features, "
             f"y_train/y_test: labels)")
     arrays = load_npz(path)
+    if np.asarray(arrays["x_train"]).ndim == 2 and arrays["x_train"].shape[1] > 1000:
+        raise PipelineError(f"{path} holds waveforms ({arrays['x_train'].shape[1]} samples a "
+                            f"clip), not 49 x 10 features: use MODEL=kws, which computes the "
+                            f"features and trains this network on them")
     for key in ("x_train", "x_test"):
         x = arrays[key].astype(np.float32)
         arrays[key] = x[..., None] if x.ndim == 3 else x

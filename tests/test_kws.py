@@ -179,3 +179,8 @@ def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
     # MediaPipe's AudioClassifier reads sample rate and labels from the waveform file only.
     assert wave["metadata"]["written"] is True and wave["metadata"]["kind"] == "audio"
     assert files["int8"]["metadata"]["written"] is False
+
+
+def test_ds_cnn_on_the_waveform_file_points_to_kws():
+    with pytest.raises(PipelineError, match="holds waveforms.*use MODEL=kws"):
+        registry.get("ds_cnn").load_data(DATA_DIR)
