@@ -85,10 +85,10 @@ def test_a_label_free_collapse_is_said_in_db():
     assert prune.collapse(25.0, float("inf"), Recipe(), False) is None
 
 
-def test_a_brought_model_prunes_at_a_lower_learning_rate():
-    recipe = Recipe()
-    assert prune.learning_rate(recipe, pretrained=False) == recipe.prune_learning_rate
-    assert prune.learning_rate(recipe, pretrained=True) < recipe.prune_learning_rate
+def test_the_rate_pruning_used_is_recorded():
+    recipe = Recipe().replace(prune_learning_rate=3e-4)
+    assert prune.learning_rate(recipe, pretrained=False) == 3e-4
+    assert prune.learning_rate(recipe, pretrained=True) == 3e-4 * prune.PRETRAINED_LR_SCALE
 
 
 def test_the_ladder_rungs_are_registered_fallback_files_that_may_ship():
@@ -110,3 +110,35 @@ def test_a_db_budget_is_printed_in_db():
     text = " ".join(markdown.choice_lines(report, d) + markdown.test_check_lines(d))
     assert "5.50 dB SQNR on the validation split) misses the 20.0 dB SQNR floor" in text
     assert "20.0 DB SQNR FLOOR" in text and "point" not in text
+
+
+def test_a_brought_model_climbs_every_rung_before_giving_up(tmp_path):
+    """A budget no file can meet: every rung is built, validated and a deliverable candidate;
+    the mixed files of the pruned model are not tried (it misses the budget itself)."""
+    import numpy as np
+    from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+    from models import user
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
+    from pipeline.stages import train
+    ds = make_quadrant_dataset()
+    path = tmp_path / "quadrants.npz"
+    np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    model, _ = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
+    model.save(tmp_path / "m.h5")
+    recipe = TINY_RECIPE.replace(prune_epochs=1, qat_epochs=1, calibration_samples=32,
+                                 accuracy_budget=-50.0, max_float_layers=2)
+    entry = user.entry_from_path(str(tmp_path / "m.h5"), str(path), recipe)
+    progress.set_quiet(True)
+    report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
+    built = {v["name"]: v for v in report["variants"]}
+    assert {"int8", "ptq", "int16x8_ptq", "ptq_mixed"} <= set(built)
+    assert built["int16x8_ptq"]["validation_accuracy"] > 0.5  # A working file, not a stub.
+    assert report["selective"]["not_tried"].startswith("the pruned model itself scores")
+    ladder = report["ladder"]
+    assert ladder["source"] == "float" and len(ladder["steps"]) == 2
+    best = max(ladder["steps"], key=lambda s: s["validation_accuracy"])
+    assert built["ptq_mixed"]["validation_accuracy"] == best["validation_accuracy"]
+    candidates = {c["variant"] for c in report["deliverable"]["candidates"]}
+    assert {"int16x8_ptq", "ptq_mixed"} <= candidates and not report["deliverable"]["meets_budget"]
+    assert (tmp_path / "out" / "model_int8_ptq_mixed.tflite").exists()
