@@ -142,3 +142,12 @@ def test_a_brought_model_climbs_every_rung_before_giving_up(tmp_path):
     candidates = {c["variant"] for c in report["deliverable"]["candidates"]}
     assert {"int16x8_ptq", "ptq_mixed"} <= candidates and not report["deliverable"]["meets_budget"]
     assert (tmp_path / "out" / "model_int8_ptq_mixed.tflite").exists()
+
+
+def test_files_not_built_for_one_reason_are_one_line_naming_them():
+    from pipeline.report import markdown
+    why = "pruning collapsed the model: 31.80% on validation"
+    lines = markdown.not_built_lines([{"variant": "int8", "why": why},
+                                      {"variant": "float16", "why": why},
+                                      {"variant": "ptq", "why": "converter crashed"}])
+    assert lines == [f"NOT BUILT (int8, float16): {why}", "NOT BUILT (ptq): converter crashed"]

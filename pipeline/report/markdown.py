@@ -94,7 +94,7 @@ def headline(report: dict) -> list[str]:
             f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
             f"{speed_phrase(c['latency_speedup'])} (median, batch 1, 1 thread, timed interleaved)"
             + vs)
-    lines += [f"NOT BUILT: {n['why']}" for n in report.get("not_built", [])]
+    lines += not_built_lines(report.get("not_built", []))
     lines += deliverable_lines(report)
     if (report.get("keras3") or {}).get("translated"):
         lines.append(report["keras3"]["line"])
@@ -110,6 +110,14 @@ def headline(report: dict) -> list[str]:
         lines.append(f"NO MODEL MEETS THE ACCURACY BUDGET ({budget_text(report.get('deliverable') or selective)}"
                      f"): int8 and every float-fallback candidate lose more (see below)")
     return lines
+
+
+def not_built_lines(not_built: list[dict]) -> list[str]:
+    """One line per reason, naming its variants: a collapsed pruning stops several files."""
+    reasons: dict[str, list[str]] = {}
+    for n in not_built:
+        reasons.setdefault(n["why"], []).append(n["variant"])
+    return [f"NOT BUILT ({', '.join(names)}): {why}" for why, names in reasons.items()]
 
 
 def fidelity_lines(report: dict) -> list[str]:
