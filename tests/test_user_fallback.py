@@ -151,3 +151,30 @@ def test_files_not_built_for_one_reason_are_one_line_naming_them():
                                       {"variant": "float16", "why": why},
                                       {"variant": "ptq", "why": "converter crashed"}])
     assert lines == [f"NOT BUILT (int8, float16): {why}", "NOT BUILT (ptq): converter crashed"]
+
+
+def test_a_collapsed_pruning_stops_its_branch_and_ptq_still_ships(tmp_path):
+    import numpy as np
+    from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+    from models import user
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
+    from pipeline.stages import train
+    ds = make_quadrant_dataset()
+    path = tmp_path / "quadrants.npz"
+    np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    model, _ = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
+    model.save(tmp_path / "m.h5")
+    # A learning rate that wrecks the fine-tuning: the pruned model collapses.
+    recipe = TINY_RECIPE.replace(prune_epochs=1, calibration_samples=32, sparsity=0.9,
+                                 prune_learning_rate=50.0, accuracy_budget=2.0)
+    entry = user.entry_from_path(str(tmp_path / "m.h5"), str(path), recipe)
+    progress.set_quiet(True)
+    report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
+    why = report["pruning"]["collapsed"]
+    assert why.startswith("pruning collapsed the model:")
+    assert report["qat"]["path"] == "not_run" and report["stages"].get("qat") is None
+    assert {"variant": "int8", "why": why} in report["not_built"]
+    assert "int8" not in {v["name"] for v in report["variants"]}
+    assert report["deliverable"]["variant"] in ("ptq", "int16x8_ptq", "ptq_mixed")
+    assert report["selective"]["not_tried"] == why
