@@ -89,6 +89,9 @@ def graph(recipe: Recipe) -> Graph:
         Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "pruned.keras", "keras"),),
               sections=("train", "prune", "validate"), seeded=True, identity=distils_through),
+        # Reads the budget, which pruning itself does not: a budget change re-prunes nothing.
+        Stage("collapse", prune.run_collapse, metrics_from=("prune",), sections=("fallback",),
+              group="prune"),
         # Clustering reads --qat: with QAT on, depthwise kernels are left unclustered.
         Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "clustered.keras", "keras"),),

@@ -27,8 +27,8 @@ def qat_summary(recipe, metrics: dict) -> dict:
     if recipe.qat == "off":
         return {"path": "off", "why": "--qat=off: calibrated post-training int8 of the "
                                       "pruned float model", "float_layers": []}
-    if metrics.get("prune", {}).get("collapsed"):
-        return {"path": "not_run", "why": metrics["prune"]["collapsed"], "float_layers": []}
+    if metrics.get("collapse", {}).get("collapsed"):
+        return {"path": "not_run", "why": metrics["collapse"]["collapsed"], "float_layers": []}
     qat = metrics["qat"]
     if qat.get("not_applicable"):
         return {"path": "not_applicable", "why": qat["not_applicable"], "float_layers": []}
@@ -42,7 +42,7 @@ def qat_summary(recipe, metrics: dict) -> dict:
 def fallback_not_run(metrics: dict) -> dict:
     """The float fallback's section when its stage did not run: int8 met the budget, or
     pruning collapsed and nothing was built from the pruned model."""
-    collapsed = metrics.get("prune", {}).get("collapsed")
+    collapsed = metrics.get("collapse", {}).get("collapsed")
     if collapsed:
         return {"status": "budget_missed", "steps": [], "not_tried": collapsed}
     return {"status": "int8_meets_budget", "steps": []}
@@ -129,7 +129,7 @@ def not_built(runner) -> list[dict]:
     failed = [{"variant": m["name"], "why": m["not_built"]}
               for name, m in runner.metrics.items()
               if name.startswith("validate_") and "not_built" in m]
-    collapsed = runner.metrics.get("prune", {}).get("collapsed")
+    collapsed = runner.metrics.get("collapse", {}).get("collapsed")
     if collapsed:  # The compressed model's files: not built from a collapsed model.
         failed += [{"variant": v.name, "why": collapsed} for v in variants.for_run(
             runner.ctx.recipe.modes, phase="compressed")]
@@ -191,7 +191,8 @@ def report(runner) -> dict:
         "qat": qat_summary(recipe, metrics),
         "pruning": {**{k: prune[k] for k in ("sparsity", "pruned_layers", "sparsity_per_layer",
                                              "schedule")},
-                    **{k: prune.get(k) for k in ("learning_rate", "collapsed")},
+                    "learning_rate": prune.get("learning_rate"),
+                    "collapsed": metrics.get("collapse", {}).get("collapsed"),
                     "flattened_models": prune.get("flattened_models", [])},
         "variants": built,
         "not_built": not_built(runner),

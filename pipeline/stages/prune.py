@@ -154,9 +154,20 @@ def collapse(pruned: float | None, reference: float | None, recipe: Recipe,
 
 
 def collapsed(ctx) -> bool:
-    """Whether stage `prune` found the pruned model collapsed: QAT, the int8 files and the
+    """Whether stage `collapse` found the pruned model collapsed: QAT, the int8 files and the
     per-layer analysis of it are then not built (the post-training rungs still are)."""
-    return bool(ctx.metrics.get("prune", {}).get("collapsed"))
+    return bool(ctx.metrics.get("collapse", {}).get("collapsed"))
+
+
+def run_collapse(inputs, ctx):
+    """Stage `collapse`: whether the pruned model collapsed (see `collapse`), said in one
+    line; a stage of its own so that pruning does not hash the budget it does not use."""
+    pruned = inputs.get("metrics:prune", {}).get("validation_accuracy")
+    why = collapse(pruned, ctx.metrics_of_value("float").get("validation_accuracy"),
+                   ctx.recipe, ctx.dataset.task.in_points)
+    if why:
+        progress.say(f"[collapse] {why}: no QAT or int8 file is built from it")
+    return {}, {"collapsed": why}
 
 
 def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = None,
@@ -226,10 +237,4 @@ def run(inputs, ctx):
     """Stage `prune`: the reference float model (`float`) pruned -> `compressed`."""
     model, metrics = prune(inputs["float"], ctx.dataset, ctx.recipe,
                            compression_teacher(inputs, ctx.recipe), bool(ctx.entry.pretrained))
-    why = collapse(metrics.get("validation_accuracy"),
-                   ctx.metrics_of_value("float").get("validation_accuracy"), ctx.recipe,
-                   ctx.dataset.task.in_points)
-    if why:
-        progress.say(f"[prune] {why}: no QAT or int8 file is built from it")
-        metrics["collapsed"] = why
     return {"compressed": model}, metrics
