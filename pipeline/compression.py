@@ -90,7 +90,8 @@ def graph(recipe: Recipe) -> Graph:
               writes=(Output("compressed", "pruned.keras", "keras"),),
               sections=("train", "prune", "validate"), seeded=True, identity=distils_through),
         # Reads the budget, which pruning itself does not: a budget change re-prunes nothing.
-        Stage("collapse", prune.run_collapse, metrics_from=("prune",), sections=("fallback",),
+        # Reads `compressed` (pruning's, or the search winner's) for its hash and its score.
+        Stage("collapse", prune.run_collapse, reads=("compressed",), sections=("fallback",),
               group="prune"),
         # Clustering reads --qat: with QAT on, depthwise kernels are left unclustered.
         Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),

@@ -162,7 +162,7 @@ def collapsed(ctx) -> bool:
 def run_collapse(inputs, ctx):
     """Stage `collapse`: whether the pruned model collapsed (see `collapse`), said in one
     line; a stage of its own so that pruning does not hash the budget it does not use."""
-    pruned = inputs.get("metrics:prune", {}).get("validation_accuracy")
+    pruned = ctx.metrics_of_value("compressed").get("validation_accuracy")
     why = collapse(pruned, ctx.metrics_of_value("float").get("validation_accuracy"),
                    ctx.recipe, ctx.dataset.task.in_points)
     if why:
