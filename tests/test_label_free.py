@@ -120,3 +120,18 @@ def test_fidelity_figures():
     noisy = fidelity(ref, ref + 0.1)
     assert noisy["sqnr_db"] == pytest.approx(10 * np.log10(30 / 0.04), abs=1e-3)
     assert noisy["max_abs_error"] == pytest.approx(0.1)
+
+
+def test_a_missed_sqnr_floor_is_said_in_db_not_points(autoencoder, tmp_path):
+    import subprocess
+    import sys
+    from conftest import QUICK_TIMING, REPO
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "quantize", f"--model={autoencoder / 'ae.h5'}",
+         f"--data={autoencoder / 'sounds.npz'}", f"--out={tmp_path}", "--prune_epochs=1",
+         "--qat_epochs=1", "--calibration_samples=64", "--debug_samples=0",
+         "--min_sqnr_db=140", "--quiet", *QUICK_TIMING],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "no model met --min_sqnr_db=140.0 dB" in done.stderr
+    assert "points" not in done.stderr.splitlines()[-1]

@@ -101,9 +101,11 @@ def quantize() -> None:
     if checks:
         problems.append(checks)
     if not result.budget_met and not FLAGS.allow_budget_miss:
-        problems.append(
-            f"no model met --accuracy_budget={recipe.accuracy_budget} points (see "
-            f"{out_dir}/report.md); pass --allow_budget_miss to accept the best one")
+        floor = report["deliverable"].get("sqnr_floor_db")
+        budget = (f"--min_sqnr_db={floor} dB" if floor is not None else
+                  f"--accuracy_budget={recipe.accuracy_budget} points")
+        problems.append(f"no model met {budget} (see {out_dir}/report.md); pass "
+                        f"--allow_budget_miss to accept the best one")
     if problems:  # Both when both: fixing one must not reveal the other only on the rerun.
         raise PipelineError("; and ".join(problems))
 
