@@ -117,9 +117,9 @@ def test_distill_baseline_and_through_compression_off(tmp_path, monkeypatch):
     teachers_seen = []
     real_prune, real_qat = prune.prune, qat.qat
 
-    def spy_prune(model, dataset, recipe, teacher=None):
+    def spy_prune(model, dataset, recipe, teacher=None, *args, **kwargs):
         teachers_seen.append(("prune", teacher))
-        return real_prune(model, dataset, recipe, teacher)
+        return real_prune(model, dataset, recipe, teacher, *args, **kwargs)
 
     def spy_qat(model, dataset, recipe, teacher=None, **kwargs):
         teachers_seen.append(("qat", teacher))

@@ -27,6 +27,7 @@ def sandbox(tmp_path):
     # MediaPipe venv) fails unless told to work.
     fake_py = tmp_path / "py"
     fake_py.write_text(f"#!/bin/sh\n[ \"$2\" = pytest ] && touch {ran} && exit 0\n"
+                       f"[ \"$2\" = benchmarks.check_figures ] && exit 0\n"
                        f"[ -e {tmp_path / 'mediapipe-ok'} ] || exit 1\n"
                        f"[ \"$2\" = venv ] && mkdir -p \"$3/bin\" && cp \"$0\" \"$3/bin/python\"\n"
                        f"exit 0\n")
