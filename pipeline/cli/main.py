@@ -101,7 +101,7 @@ def quantize() -> None:
     if checks:
         problems.append(checks)
     if not result.budget_met and not FLAGS.allow_budget_miss:
-        floor = report["deliverable"].get("sqnr_floor_db")
+        floor = report.get("deliverable", {}).get("sqnr_floor_db")
         budget = (f"--min_sqnr_db={floor} dB" if floor is not None else
                   f"--accuracy_budget={recipe.accuracy_budget} points")
         problems.append(f"no model met {budget} (see {out_dir}/report.md); pass "
