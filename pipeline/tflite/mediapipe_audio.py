@@ -9,7 +9,6 @@ arrays travel as .npy files. No TensorFlow here.
 Agreement: a clip agrees when MediaPipe's top class is LiteRT's top class, or scores on
 LiteRT as high as it (a tie either runtime may break either way).
 """
-import json
 import os
 import subprocess
 import tempfile
@@ -49,15 +48,8 @@ def write_metadata(model: bytes, *, name: str, description: str, labels: tuple,
     spec = {"name": name, "description": description, "labels": list(labels),
             "sample_rate": sample_rate, "channels": channels,
             "input_description": input_description}
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("in.tflite", "out.tflite", "spec.json")}
-        with open(paths["in.tflite"], "wb") as f:
-            f.write(model)
-        with open(paths["spec.json"], "w", encoding="utf-8") as f:
-            json.dump(spec, f)
-        _run(["write", paths["in.tflite"], paths["out.tflite"], paths["spec.json"]])
-        with open(paths["out.tflite"], "rb") as f:
-            return f.read()
+    return mediapipe_client.write_metadata(
+        model, spec, lambda src, dst, spec_path: _run(["write", src, dst, spec_path]))
 
 
 def classify(model: bytes, clips: np.ndarray, sample_rate: int) -> dict:

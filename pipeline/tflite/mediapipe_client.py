@@ -166,15 +166,19 @@ def _failure(proc: subprocess.CompletedProcess, command: str) -> str:
 # --------------------------------------------------------------------------- metadata
 
 
-def write_metadata(model: bytes, spec: dict) -> bytes:
-    """`model` with TFLite metadata built from `spec` (see mediapipe_worker.build_metadata)."""
+def write_metadata(model: bytes, spec: dict, write=None) -> bytes:
+    """`model` with TFLite metadata built from `spec` (see mediapipe_worker.build_metadata);
+    `write(src, dst, spec_path)` runs the worker that writes it (the image worker by
+    default; the text and audio clients pass their own)."""
+    write = write or (lambda src, dst, spec_path: run_worker("write", [src, dst, spec_path],
+                                                             120.0))
     with tempfile.TemporaryDirectory(prefix="mediapipe-") as work:
         src, dst = os.path.join(work, "in.tflite"), os.path.join(work, "out.tflite")
         with open(src, "wb") as f:
             f.write(model)
-        with open(os.path.join(work, "spec.json"), "w") as f:
+        with open(os.path.join(work, "spec.json"), "w", encoding="utf-8") as f:
             json.dump(spec, f)
-        run_worker("write", [src, dst, os.path.join(work, "spec.json")], 120.0)
+        write(src, dst, os.path.join(work, "spec.json"))
         with open(dst, "rb") as f:
             return f.read()
 

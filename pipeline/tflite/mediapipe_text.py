@@ -95,15 +95,8 @@ def metadata_spec(model: bytes, tokenizer: tokenization.Tokenizer, labels, seen_
 def write_metadata(model: bytes, tokenizer: tokenization.Tokenizer, labels, seen_words=(),
                    name: str = "text_classifier") -> bytes:
     spec = metadata_spec(model, tokenizer, labels, seen_words, name)
-    with tempfile.TemporaryDirectory(prefix="mediapipe-text-") as work:
-        src, dst = os.path.join(work, "in.tflite"), os.path.join(work, "out.tflite")
-        with open(src, "wb") as f:
-            f.write(model)
-        with open(os.path.join(work, "spec.json"), "w") as f:
-            json.dump(spec, f)
-        _ask("write", [src, dst, os.path.join(work, "spec.json")], 120.0)
-        with open(dst, "rb") as f:
-            return f.read()
+    return mediapipe_client.write_metadata(
+        model, spec, lambda src, dst, spec_path: _ask("write", [src, dst, spec_path], 120.0))
 
 
 def read_metadata(model: bytes) -> dict:
