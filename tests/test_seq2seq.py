@@ -128,3 +128,23 @@ def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
         ids = litert.Decoder(path)(data.encode_source(texts.english, [english], texts.length)[0])
         assert scope["translate"](english, path, str(vocabulary)) == \
             texts.spanish.detokenize(ids)
+
+
+def _scored(name, test_bleu, validation_bleu, gzip_bytes, median_ms):
+    return {"name": name, "path": f"translator_{name}.tflite", "bleu": test_bleu,
+            "validation": {"bleu": validation_bleu}, "gzip_bytes": gzip_bytes,
+            "latency_ms": {"median": median_ms}, "vs_float": {"size_ratio": 1.0}}
+
+
+def test_deliverable_is_decided_on_validation_and_prefers_the_faster_of_equal_sizes():
+    from pipeline.seq2seq import report
+    found = [_scored("float", 40.0, 40.0, 1000, 5.0),
+             # Within budget on test, not on validation: must not ship.
+             _scored("int4_pieces", 39.5, 38.0, 300, 1.0),
+             _scored("dynamic_int8_tensor", 39.0, 39.5, 400, 4.0),
+             _scored("dynamic_int8_tensor_pieces", 39.0, 39.4, 410, 2.0),  # 2.5% larger
+             _scored("dynamic_int8", 39.9, 39.9, 600, 0.5)]  # fastest, but 50% larger
+    chosen = report.deliverable(found, budget=1.0)
+    assert chosen["variant"] == "dynamic_int8_tensor_pieces"
+    assert chosen["meets_budget"] and chosen["decided_on"] == "validation split"
+    assert report.deliverable(found[:2], budget=1.0)["meets_budget"] is False

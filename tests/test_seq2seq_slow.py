@@ -21,12 +21,13 @@ def test_tiny_translator_end_to_end(tmp_path):
     out = str(tmp_path / "run")
     report = run.run(entry, recipe, out, DATA_DIR, limit=3000, shape=TINY)
     names = {v["name"]: v for v in report["variants"]}
-    assert {"float", "dynamic_int8", "float16", "float_pieces", "int8_pieces",
-            "int4_pieces"} <= set(names)
+    assert {"float", "dynamic_int8", "dynamic_int8_tensor", "dynamic_int8_tensor_pieces",
+            "float16", "float_pieces", "int8_pieces", "int4_pieces"} <= set(names)
     for name in ("float", "float_pieces"):  # Float files decode exactly as TensorFlow.
         assert names[name]["same_tokens_as_tensorflow"] == 1.0
     for v in report["variants"]:
         assert {"bleu", "bleu_cased", "chrf", "bytes", "gzip_bytes"} <= set(v)
+        assert v["validation"]["sentences"] == report["data"]["validation"]
         assert v["latency_ms"]["median"] > 0
         assert os.path.exists(os.path.join(out, v["path"]))
     failed = {k: c for k, c in report["conversions"].items() if not c["converted"]}

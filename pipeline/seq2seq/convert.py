@@ -19,10 +19,18 @@ class Variant:
     how: str  # float | dynamic | float16 | int8 | int16x8 | int4 (of the float file)
     integer_only: bool
     note: str
+    ships: bool  # Integer weights: a candidate for the deliverable.
     # int4: the float variant whose file the quantizer rewrites. Not the loop file: there
     # the quantizer left the loop body's weights float (1.2x smaller) and the file decoded
     # 19x slower than float (tiny model, this host).
     base: str = ""
+    # One scale per tensor instead of per output channel. The target embedding is tied to
+    # the output layer: per channel, the gather and the output layer each get their own
+    # int8 copy of the 10000x128 table (1.28 MB); per tensor both quantize to the same
+    # bytes and the converter stores them once (epoch-1 weights: 5.12 -> 3.65 MB, the
+    # same validation BLEU). The int16x8 pieces need it to convert at all ("Mismatch
+    # between number of weight maxs and channels: 1 vs 10000").
+    per_tensor: bool = False
 
     @property
     def file(self) -> str:
@@ -30,20 +38,27 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("float", LOOP, "float", False, "float32, greedy loop inside the file"),
+    Variant("float", LOOP, "float", False, "float32, greedy loop inside the file", False),
     Variant("dynamic_int8", LOOP, "dynamic", False,
-            "int8 weights, float activations (dynamic range), loop inside"),
-    Variant("float16", LOOP, "float16", False, "float16 weights, loop inside"),
+            "int8 weights per channel, float activations (dynamic range), loop inside", True),
+    Variant("dynamic_int8_tensor", LOOP, "dynamic", False,
+            "int8 weights per tensor (the tied table stored once), dynamic range, loop "
+            "inside", True, per_tensor=True),
+    Variant("dynamic_int8_tensor_pieces", PIECES, "dynamic", False,
+            "int8 weights per tensor, dynamic range; encode + decode_step, the app runs the "
+            "loop", True, per_tensor=True),
+    Variant("float16", LOOP, "float16", False, "float16 weights, loop inside", False),
     Variant("int8_loop", LOOP, "int8", True,
-            "calibrated full int8 of the file with the loop inside"),
+            "calibrated full int8 of the file with the loop inside", True),
     Variant("float_pieces", PIECES, "float", False,
-            "float32 encode + decode_step signatures; the app runs the loop"),
+            "float32 encode + decode_step signatures; the app runs the loop", False),
     Variant("int8_pieces", PIECES, "int8", True,
-            "calibrated int8 encode + decode_step (float in/out); the app runs the loop"),
+            "calibrated int8 encode + decode_step (float in/out); the app runs the loop", True),
     Variant("int16x8_pieces", PIECES, "int16x8", False,
-            "calibrated int16 activations, int8 weights; encode + decode_step"),
+            "calibrated int16 activations, int8 weights per tensor; encode + decode_step",
+            True, per_tensor=True),
     Variant("int4_pieces", PIECES, "int4", False,
-            "int4 weights (ai-edge-quantizer weight_only_wi4_afp32) of float_pieces",
+            "int4 weights (ai-edge-quantizer weight_only_wi4_afp32) of float_pieces", True,
             "float_pieces"),
 )
 
@@ -59,6 +74,8 @@ def _converter(saved_model: str, variant: Variant, calibration: str | None):
     if variant.how == "float":
         return converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant.per_tensor:  # The converter's only switch for it (a private attribute).
+        converter._experimental_disable_per_channel = True
     if variant.how == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if variant.how in ("int8", "int16x8"):

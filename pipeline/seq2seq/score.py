@@ -12,7 +12,7 @@ def scores(vocab: tokenizer.Vocabulary, hypotheses, references) -> dict:
     cased = [vocab.detokenize(ids) for ids in hypotheses]
     refs_lowered = [" ".join(tokenizer.split(r)) for r in references]
     return {
-        "bleu": round(sacrebleu.corpus_bleu(lowered, [refs_lowered], tokenize="none").score, 2),
+        "bleu": _lowered_bleu(lowered, refs_lowered),
         "bleu_cased": round(sacrebleu.corpus_bleu(cased, [list(references)]).score, 2),
         "chrf": round(sacrebleu.corpus_chrf(cased, [list(references)]).score, 2),
         "sentences": len(references),
@@ -21,5 +21,11 @@ def scores(vocab: tokenizer.Vocabulary, hypotheses, references) -> dict:
 
 def bleu(vocab: tokenizer.Vocabulary, hypotheses, references) -> float:
     lowered = [vocab.decode(ids) for ids in hypotheses]
-    refs_lowered = [" ".join(tokenizer.split(r)) for r in references]
-    return round(sacrebleu.corpus_bleu(lowered, [refs_lowered], tokenize="none").score, 2)
+    return _lowered_bleu(lowered, [" ".join(tokenizer.split(r)) for r in references])
+
+
+def _lowered_bleu(hypotheses: list, references: list) -> float:
+    # force=True: the text is tokenized on purpose (the probe's measure), so sacrebleu's
+    # "forgot to detokenize" warning would be noise on the user's terminal.
+    return round(sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none",
+                                       force=True).score, 2)

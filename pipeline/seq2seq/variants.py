@@ -69,10 +69,15 @@ def validator(name: str):
         if failure is not None:
             return {}, {**described, "failure": f"LiteRT: {failure}"}
         start = time.time()
+        # The validation split decides (which file ships); the test split is reported.
+        held_out = ctx.corpus.splits["validation"]
+        validation = score.scores(vocab, litert.translate_all(
+            tflite.path, ctx.corpus.source("validation")), held_out.spanish)
         tokens = litert.translate_all(tflite.path, source)
         reference = inputs["reference_tokens"]
         return {}, {
             **described, **score.scores(vocab, tokens, test.spanish),
+            "validation": validation,
             "same_tokens_as_tensorflow": round(float(np.mean(
                 [(a == b).all() for a, b in zip(tokens, reference)])), 4),
             "examples": [{"english": test.english[i], "reference": test.spanish[i],
