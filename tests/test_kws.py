@@ -149,7 +149,8 @@ def test_mediapipe_audio_classifier_reads_the_waveform_file(clips, trained, file
 
 def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
     """`make quantize MODEL=kws` builds, validates and times the waveform file beside the
-    features file: the registered `waveform_int8` variant takes the dataset's clips."""
+    features file: the registered `waveform_int8` variant takes the dataset's clips, and
+    `--check_client` runs it in MediaPipe's AudioClassifier."""
     from pipeline import compress
     from pipeline.bookkeeping import progress
     train = _balanced(clips["y_train"], PER_CLASS_TRAIN)
@@ -168,8 +169,8 @@ def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
         epochs=8, batch_size=16, learning_rate=3e-3, prune_epochs=1, qat_epochs=1,
         calibration_samples=64, debug_samples=0, latency_min_runs=5,
         latency_min_seconds=0.05, accuracy_budget=100.0)
-    report = compress(registry.get("kws"), dataset, recipe=recipe,
-                      out_dir=str(tmp_path)).to_dict()
+    report = compress(registry.get("kws"), dataset, recipe=recipe, out_dir=str(tmp_path),
+                      check_client=True).to_dict()
     files = {v["name"]: v for v in report["variants"]}
     wave, int8 = files["waveform_int8"], files["int8"]
     assert wave["io"]["input"]["shape"] == [1, frontend.CLIP_SAMPLES]
@@ -179,6 +180,12 @@ def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
     # MediaPipe's AudioClassifier reads sample rate and labels from the waveform file only.
     assert wave["metadata"]["written"] is True and wave["metadata"]["kind"] == "audio"
     assert files["int8"]["metadata"]["written"] is False
+    # --check_client: the waveform file in AudioClassifier on the test clips; the features
+    # file has no audio client (the app runs the front end).
+    client = wave["client"]
+    assert client["loads"] and client["clips"] == len(test), client
+    assert client["agreement"] >= 0.99 and client["chunks_per_clip"] == [1]
+    assert "AudioClassifier" in client["client"] and "client" not in int8
 
 
 def test_ds_cnn_on_the_waveform_file_points_to_kws():

@@ -21,7 +21,7 @@ def failed_checks(report: dict) -> list[str]:
         client = variant.get("client")
         if client and client.get("loads") and client.get("agreement", 0.0) < CLIENT_AGREEMENT_FLOOR:
             failed.append(f"{variant['name']}: MediaPipe agrees with LiteRT on "
-                          f"{100 * client['agreement']:.2f}% of {client.get('images', 0)} images "
+                          f"{100 * client['agreement']:.2f}% of {_count(client)} "
                           f"(floor {100 * CLIENT_AGREEMENT_FLOOR:.0f}%)")
         legacy = variant.get("legacy_runtime")
         if legacy and not legacy.get("agree") and not legacy.get("error"):
@@ -29,6 +29,11 @@ def failed_checks(report: dict) -> list[str]:
                           f"(max abs diff {legacy.get('max_abs_diff')} {legacy.get('unit') or ''})"
                           .replace(" )", ")"))
     return failed
+
+
+def _count(client: dict) -> str:
+    """How many inputs the client saw, with their noun (clips for audio)."""
+    return f"{client['clips']} clips" if "clips" in client else f"{client.get('images', 0)} images"
 
 
 def failure_message(report: dict, out_dir: str) -> str | None:

@@ -85,25 +85,59 @@ def check_text_file(model, texts, x_test: np.ndarray, y_test: np.ndarray) -> dic
             "labels_read": result["labels"]}
 
 
+def check_audio_file(model, clips: np.ndarray, y_test: np.ndarray, sample_rate: int) -> dict:
+    """A waveform classifier in MediaPipe's AudioClassifier on the raw test clips, against
+    LiteRT on the same clips; the same fields as `check_file`."""
+    from pipeline.tflite import mediapipe_audio
+    result = mediapipe_audio.check(content(model), clips, y_test, sample_rate)
+    out = {"client": "MediaPipe Tasks AudioClassifier", "loads": result["loads"],
+           "clips": int(len(clips))}
+    if not result["loads"]:
+        return {**out, "reason": result["why"]}
+    out["client"] += f" {result['version']}"
+    return {**out, "top1": result["accuracy_mediapipe"], "litert_top1": result["accuracy_litert"],
+            "agreement": result["agreement"], "ties": 0,
+            "disagree": result["disagreements"], "chunks_per_clip": result["chunks_per_clip"]}
+
+
+def audio_deployable(variant: dict) -> bool:
+    """A file the run gave MediaPipe's audio-classifier metadata (it takes the waveform)."""
+    meta = variant.get("metadata") or {}
+    return meta.get("kind") == "audio" and bool(meta.get("written"))
+
+
+def _check_one(variant: dict, model, dataset, contract, texts) -> dict | None:
+    """The client check `variant`'s kind of file gets, or None (no client for it)."""
+    from pipeline import variants
+    kind = getattr(contract, "kind", "image")
+    if kind == "tokens":
+        return check_text_file(model, texts, dataset.x_test, dataset.y_test)
+    if kind == "audio":
+        if not audio_deployable(variant):
+            return None
+        clips = variants.dataset_for(variants.find(variant["name"]), dataset).x_test
+        return check_audio_file(model, clips, dataset.y_test, contract.sample_rate)
+    if not deployable(variant):
+        return None
+    return check_file(model, dataset.x_test, dataset.y_test, contract)
+
+
 def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
     """Adds `client` to each deployable variant of `report` (in place): image classifiers
     in MediaPipe's ImageClassifier; token classifiers whose data has its raw texts in its
-    TextClassifier."""
+    TextClassifier; files that take the waveform in its AudioClassifier."""
     if not mediapipe_client.available():
         raise PipelineError(mediapipe_client.missing_message())
     texts = getattr(dataset, "texts_test", ())
-    tokens = getattr(contract, "kind", "image") == "tokens"
-    if tokens and not len(texts):
+    if getattr(contract, "kind", "image") == "tokens" and not len(texts):
         raise PipelineError("--check_client on a token model needs the raw test texts "
                             "(a zoo text entry, or a model with its tokenizer and texts)")
     for variant in report["variants"]:
-        if not tokens and not deployable(variant):
-            continue
+        model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
         with progress.stage(f"client {variant['name']}"):
-            model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
-            variant["client"] = (check_text_file(model, texts, dataset.x_test, dataset.y_test)
-                                 if tokens else
-                                 check_file(model, dataset.x_test, dataset.y_test, contract))
+            result = _check_one(variant, model, dataset, contract, texts)
+        if result is not None:
+            variant["client"] = result
     return report
 
 
@@ -115,9 +149,11 @@ def verdict(result: dict) -> str:
                 "grayscale input" if "RGB" in reason else "")
         return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}")
     labels = [label for label in result.get("labels_read") or [] if label]
-    unit = "texts" if "TextClassifier" in result.get("client", "") else "images"
+    client = result.get("client", "")
+    unit = ("texts" if "TextClassifier" in client else "clips" if "AudioClassifier" in client
+            else "images")
     shown = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "") if labels else "none"
     return (f"loads; top-1 {100 * result['top1']:.2f}% (LiteRT {100 * result['litert_top1']:.2f}"
-            f"%), argmax agreement {100 * result['agreement']:.2f}% on {result['images']} "
+            f"%), argmax agreement {100 * result['agreement']:.2f}% on {result[unit]} "
             f"{unit} ({result['ties']} tie(s), {result['disagree']} disagreement(s)); labels "
             f"read from the metadata: {shown}")

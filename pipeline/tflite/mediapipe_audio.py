@@ -62,7 +62,9 @@ def classify(model: bytes, clips: np.ndarray, sample_rate: int) -> dict:
         np.save(clips_path, np.asarray(clips, np.float32), allow_pickle=False)
         _run(["classify", model_path, clips_path, out_path, str(int(sample_rate))])
         out = np.load(out_path, allow_pickle=False)
-    return {"top": out[:, 0], "chunks": out[:, 1]}
+        with open(out_path + ".version", encoding="utf-8") as f:
+            version = f.read().strip()
+    return {"top": out[:, 0], "chunks": out[:, 1], "version": version}
 
 
 def check(model: bytes, clips: np.ndarray, labels: np.ndarray, sample_rate: int) -> dict:
@@ -79,7 +81,8 @@ def check(model: bytes, clips: np.ndarray, labels: np.ndarray, sample_rate: int)
     rows = np.arange(len(top))
     agrees = (top == litert_top) | (litert[rows, top] >= litert[rows, litert_top])
     labels = np.asarray(labels)
-    return {"loads": True, "clips": int(len(top)), "agreement": float(agrees.mean()),
+    return {"loads": True, "version": client["version"], "clips": int(len(top)),
+            "agreement": float(agrees.mean()),
             "disagreements": int((~agrees).sum()),
             "accuracy_mediapipe": float(np.mean(top == labels)),
             "accuracy_litert": float(np.mean(litert_top == labels)),

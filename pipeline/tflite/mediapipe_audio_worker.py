@@ -85,6 +85,9 @@ def classify(model_path: str, clips_path: str, out_path: str, sample_rate: str) 
                 audio_data.AudioData.create_from_array(clip, float(sample_rate)))
             out[i] = (results[0].classifications[0].categories[0].index, len(results))
     np.save(out_path, out, allow_pickle=False)
+    import mediapipe
+    with open(out_path + ".version", "w", encoding="utf-8") as f:
+        f.write(mediapipe.__version__)
 
 
 def main(argv: list[str]) -> None:
