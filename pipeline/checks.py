@@ -75,12 +75,33 @@ def shapes_fit(rows: tuple, model_rows: tuple) -> bool:
         m is None or int(m) < 0 or int(m) == int(r) for r, m in zip(rows, model_rows))
 
 
+# Rows of at least this many samples on one axis (a quarter second at 16 kHz) are audio.
+MIN_WAVEFORM_SAMPLES = 4000
+
+
+def is_waveform(rows: tuple) -> bool:
+    """(L,) or (L, 1) rows with L >= MIN_WAVEFORM_SAMPLES: one mono clip a row."""
+    sizes = [None if m is None or int(m) < 0 else int(m) for m in rows]
+    return (len(sizes) == 1 or (len(sizes) == 2 and sizes[1] == 1)) and \
+        sizes[0] is not None and sizes[0] >= MIN_WAVEFORM_SAMPLES
+
+
 def check_input_shape(rows: tuple, model_rows: tuple, *, source: str, model: str = "the model") -> None:
-    """One line naming both shapes: wrong rank and wrong channel count read the same way."""
+    """One line naming both shapes: wrong rank and wrong channel count read the same way;
+    waveforms given to a model on features (or the reverse) say so."""
     if not shapes_fit(rows, model_rows):
         shown = tuple(None if m is None or int(m) < 0 else int(m) for m in model_rows)
-        raise PipelineError(f"{source}: images are {tuple(int(r) for r in rows)} "
-                            f"but {model} takes {shown}")
+        given = tuple(int(r) for r in rows)
+        if is_waveform(given) and not is_waveform(shown):
+            raise PipelineError(
+                f"{source}: rows are waveforms {given} but {model} takes features {shown}: "
+                f"give it its features (the front end it was trained with), or bring a model "
+                f"that makes its own from the waveform")
+        if is_waveform(shown) and not is_waveform(given):
+            raise PipelineError(
+                f"{source}: rows are {given}, not the waveforms {shown} {model} takes (it "
+                f"makes its own features): give the raw clips")
+        raise PipelineError(f"{source}: images are {given} but {model} takes {shown}")
 
 
 def check_dataset(data, *, source: str, input_shape: tuple | None = None,

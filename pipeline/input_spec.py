@@ -16,6 +16,7 @@ from typing import ClassVar, Union
 
 import numpy as np
 
+from pipeline.checks import is_waveform
 from pipeline.contract import InputContract
 from pipeline.errors import PipelineError
 
@@ -108,10 +109,13 @@ def _integral(x: np.ndarray) -> bool:
 
 def detect_kind(input_dtype: str, input_shape: tuple, x: np.ndarray) -> str:
     """The input kind of a model from its input dtype and shape and the data: integer model
-    inputs take token ids; integer data of image shape (H, W[, C]) is pixels; the rest are
-    features (floats fed as they are, which includes float images)."""
+    inputs take token ids; a float input of one long axis ((L,) or (L, 1), L >= 4000) takes
+    a waveform; integer data of image shape (H, W[, C]) is pixels; the rest are features
+    (floats fed as they are, which includes float images)."""
     if str(input_dtype) in INTEGER_DTYPES:
         return "tokens"
+    if is_waveform(tuple(input_shape)):
+        return "audio"
     rank = len(input_shape)
     if np.issubdtype(np.asarray(x).dtype, np.integer) and rank in (2, 3) and \
             (rank == 2 or input_shape[-1] in (1, 3, 4)):

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from pipeline import checks, input_spec
+from pipeline.bookkeeping import progress
 from pipeline.contract import InputContract
 from pipeline.data import Dataset, from_arrays, load_npz
 from pipeline.errors import PipelineError
@@ -59,9 +60,11 @@ def model_input_dtype(model) -> str:
     return getattr(dtype, "name", str(dtype))
 
 
-def spec_of(recipe: Recipe, model, x: np.ndarray) -> tuple[object, bool]:
+def spec_of(recipe: Recipe, model, x: np.ndarray,
+            sample_rate: int | None = None) -> tuple[object, bool]:
     """(the run's input spec, whether the pixel range is `auto`): `--input_kind`, or the kind
-    the model's input dtype and the data say (`input_spec.detect_kind`)."""
+    the model's input dtype and the data say (`input_spec.detect_kind`). `sample_rate`: the
+    npz's own, for audio (16 kHz, said once, when it has none)."""
     kind = recipe.input_kind
     if kind == "auto" and model is not None:
         kind = input_spec.detect_kind(model_input_dtype(model), tuple(model.input_shape[1:]), x)
@@ -74,8 +77,25 @@ def spec_of(recipe: Recipe, model, x: np.ndarray) -> tuple[object, bool]:
     if kind == "features":
         return input_spec.FeatureSpec(), False
     if kind == "audio":
-        return input_spec.AudioSpec(), False
+        return audio_spec(model, x, sample_rate), False
     return contract_of(recipe)
+
+
+def audio_spec(model, x: np.ndarray, sample_rate: int | None) -> input_spec.AudioSpec:
+    """A model that takes the waveform itself: its clip length from its input (or the
+    data), the sample rate from the npz's `sample_rate`, else 16 kHz, said once."""
+    shape = tuple(model.input_shape[1:]) if model is not None else np.asarray(x).shape[1:]
+    samples = int(shape[0] or np.asarray(x).shape[1])
+    if sample_rate is None:
+        progress.say("[data] audio input: assuming 16000 Hz (an npz array `sample_rate` "
+                     "says otherwise); the file's audio metadata carries it")
+    return input_spec.AudioSpec(sample_rate=int(sample_rate or 16000), clip_samples=samples)
+
+
+def npz_sample_rate(path: str) -> int | None:
+    """The npz's `sample_rate` scalar, if it has one."""
+    with np.load(path, allow_pickle=False) as npz:
+        return int(npz["sample_rate"]) if "sample_rate" in npz.files else None
 
 
 def vocab_tokenizer(recipe: Recipe, model, x: np.ndarray) -> dict | None:
@@ -103,7 +123,7 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
     # The input kind is detected on training rows: nothing is decided on the test split.
     x_train = fit_shape(np.asarray(arrays["x_train"]), shape, f"{data_path} (x_train)")
-    spec, auto = spec_of(recipe, model, x_train)
+    spec, auto = spec_of(recipe, model, x_train, npz_sample_rate(data_path))
     if task_of(arrays, int(model.output_shape[-1]), recipe.task, data_path) == "fidelity":
         return fidelity_dataset(arrays, model, spec, auto, name, data_path)
     if spec.probe_applies:  # On the validation rows: the probe decides, so never on test.
@@ -187,7 +207,8 @@ def npz_loader(data_path: str, model=None):
     """`ZooEntry.load_for` of a model fed from the user's npz under the run's input spec."""
     def load_for(recipe: Recipe) -> tuple[Dataset, dict]:
         arrays = load_npz(data_path)
-        contract, auto = spec_of(recipe, model, np.asarray(arrays["x_train"]))
+        contract, auto = spec_of(recipe, model, np.asarray(arrays["x_train"]),
+                                 npz_sample_rate(data_path))
         if auto:
             raise PipelineError("--input_range=auto needs a trained model to probe; this one "
                                 "trains from scratch: give the range (e.g. --input_range=0,1)")
@@ -204,7 +225,8 @@ def npz_loader(data_path: str, model=None):
 def model_dataset(data_path: str, model) -> Dataset:
     """The npz for `model` under the spec its input dtype implies (no recipe: defaults)."""
     arrays = load_npz(data_path)
-    spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_train"]))
+    spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_train"]),
+                      npz_sample_rate(data_path))
     name = os.path.splitext(os.path.basename(data_path))[0]
     return dataset_from_arrays(arrays, name, tuple(model.input_shape[1:]),
                                max(2, int(model.output_shape[-1])), source=data_path,
