@@ -12,25 +12,13 @@ import re
 import subprocess
 import sys
 
-from pipeline.bookkeeping import artifacts
+from pipeline.bookkeeping import artifacts, provenance
 from pipeline.seq2seq import report as report_mod
 from pipeline.seq2seq import stages
 
-ISA = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "f16c", "sse4_2")
-
-
 def host() -> dict:
-    model, flags = "", []
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and not model:
-                model = value.strip()
-            if key.strip() == "flags" and not flags:
-                flags = value.split()
-    return {"cpu_model": model, "cpus": os.cpu_count(),
-            "isa_flags": [f for f in ISA if f in flags],
-            "load_average_at_write": list(os.getloadavg())}
+    """The machine (`provenance.machine`) and its load when the figures were written."""
+    return {**provenance.machine(), "load_average_at_write": list(os.getloadavg())}
 
 
 STEP_LINE = re.compile(r"\[train\] epoch (\d+): step (\d+), loss ([\d.]+), (\d+) s")
@@ -58,8 +46,9 @@ def collect(out_dir: str, command: str, note: str = "", log_path: str = "") -> d
             "finished": bool(figures and figures.get("variants")),
             "bleu_per_epoch_validation": epochs,
             "loss_per_200_steps": steps(log_path) if log_path else [],
-            "variants": [{k: v[k] for k in ("name", "bleu", "bleu_cased", "chrf", "bytes",
-                                             "gzip_bytes", "same_tokens_as_tensorflow",
+            "variants": [{k: v[k] for k in ("name", "note", "bleu", "bleu_cased", "chrf",
+                                             "validation", "bytes", "gzip_bytes",
+                                             "same_tokens_as_tensorflow",
                                              "latency_ms", "vs_float", "examples") if k in v}
                          for v in (figures or {}).get("variants", [])],
             "conversions": (figures or {}).get("conversions", {}),
@@ -72,8 +61,8 @@ def markdown(result: dict) -> str:
     h = result["host"]
     lines = [f"# translator, {result['date']}", "",
              f"- command: `{result['command']}`", f"- commit: {result['commit']}",
-             f"- host: {h['cpu_model']}, {h['cpus']} CPUs shared with other jobs (load "
-             f"{h['load_average_at_write'][0]:.1f} when written), ISA: {' '.join(h['isa_flags'])}",
+             f"- host: {h['cpu']}, {h['cpus']} CPUs (load {h['load_average_at_write'][0]:.1f} "
+             f"when written), ISA: {' '.join(h['isa'])}",
              f"- finished: {result['finished']}", *([f"- note: {result['note']}"]
                                                      if result["note"] else []),
              "", "## BLEU per epoch (validation split)", "",
