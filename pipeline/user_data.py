@@ -99,8 +99,15 @@ def npz_sample_rate(path: str) -> int | None:
 
 
 def vocab_tokenizer(recipe: Recipe, model, x: np.ndarray) -> dict | None:
-    """The tokenizer `--vocab` describes (None without it), checked against the model's
-    vocabulary size."""
+    """The tokenizer `--vocab` describes, or the model's own TextVectorization layer's
+    (None without either), checked against the model's vocabulary size."""
+    from pipeline.text import vectorizer
+    cut = vectorizer.split_of(model)
+    if cut is not None and recipe.vocab:
+        raise PipelineError(f"--vocab: the model brings its tokenizer (a TextVectorization "
+                            f"layer); drop --vocab")
+    if cut is not None:
+        return cut.tokenizer
     if not recipe.vocab:
         return None
     from pipeline.text import tokenizer
@@ -119,7 +126,10 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     the inputs are pixels (see `pipeline.inputs`); returns the Dataset and what the report
     says of its inputs."""
     from pipeline import inputs
-    arrays = load_npz(data_path, required=("x_train", "x_test"))
+    from pipeline.text import vectorizer
+    # Raw strings become ids by the model's own TextVectorization before anything else.
+    arrays, texts = vectorizer.vectorized(load_npz(data_path, required=("x_train", "x_test")),
+                                          model, data_path)
     shape, classes = tuple(model.input_shape[1:]), max(2, int(model.output_shape[-1]))
     # The input kind is detected on training rows: nothing is decided on the test split.
     x_train = fit_shape(np.asarray(arrays["x_train"]), shape, f"{data_path} (x_train)")
@@ -138,7 +148,8 @@ def prepared_dataset(data_path: str, model, recipe: Recipe, name: str) -> tuple[
     from pipeline.training.heads import head_kind
     dataset = dataclasses.replace(dataset, task=dataclasses.replace(dataset.task,
                                                                      head=head_kind(model)))
-    return dataset, {"contract": spec.describe(), "probe": probe}
+    return vectorizer.with_texts(dataset, texts, spec), {"contract": spec.describe(),
+                                                         "probe": probe}
 
 
 def validation_rows(arrays: dict, recipe: Recipe, shape: tuple,
@@ -224,7 +235,8 @@ def npz_loader(data_path: str, model=None):
 
 def model_dataset(data_path: str, model) -> Dataset:
     """The npz for `model` under the spec its input dtype implies (no recipe: defaults)."""
-    arrays = load_npz(data_path)
+    from pipeline.text import vectorizer
+    arrays, _ = vectorizer.vectorized(load_npz(data_path), model, data_path)
     spec, _ = spec_of(Recipe(), model, np.asarray(arrays["x_train"]),
                       npz_sample_rate(data_path))
     name = os.path.splitext(os.path.basename(data_path))[0]

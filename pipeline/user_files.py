@@ -61,7 +61,8 @@ def code_layers(path: str) -> list[str]:
 
 
 def load_saved_model(path: str, trust_code: bool = False):
-    """A tf_keras model from `.keras`/`.h5`/SavedModel, or one line saying why not.
+    """A tf_keras model from `.keras`/`.h5`/SavedModel, or one line saying why not; for a
+    model that takes strings through a TextVectorization layer, its int32 ids part.
 
     Keras' safe mode stays on: a file with a Lambda layer runs arbitrary Python when it is
     loaded, so it loads only when the user said they trust it (`--trust_model_code`)."""
@@ -75,9 +76,10 @@ def load_saved_model(path: str, trust_code: bool = False):
             f"{path}: layer {lambdas[0]!r} is a Lambda layer, whose Python code runs when the "
             f"file is loaded; pass --trust_model_code if you trust where this file came from")
     from pipeline.keras import SafeModeScope, keras
+    from pipeline.text import vectorizer
     try:
         with SafeModeScope(not trust_code):
-            return keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False)
     except Exception as e:  # h5py, SavedModel and Keras errors share no base class.
         if "Lambda layer" in str(e) and not trust_code:
             raise PipelineError(f"{path}: a Lambda layer's Python code would run when the file "
@@ -85,6 +87,9 @@ def load_saved_model(path: str, trust_code: bool = False):
                                 f"file came from") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PipelineError(f"{path}: tf_keras cannot load this model ({first})") from None
+    # A string model's TextVectorization stays outside the .tflite: the run compresses the
+    # ids part and carries the layer as the tokenizer (pipeline/text/vectorizer.py).
+    return vectorizer.split(model)
 
 
 def keras3_translated(path: str, trust_code: bool = False):

@@ -1,0 +1,160 @@
+"""Issue 30 item 3, the tokenizer travels with the model: a user's Keras text classifier
+`Input(string) -> TextVectorization -> ...` with an npz of raw strings. The run compresses
+the ids part (int32 ids in every .tflite, no string ops), turns the strings into ids with the
+user's own layer, and carries the layer's vocabulary and rule as the tokenizer in the
+sidecar and MediaPipe's RegexTokenizer metadata; what it cannot run is one line."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import QUICK_TIMING, REPO, SHARED_DATA
+from models.sms_spam import read_messages
+from pipeline import user_data
+from pipeline.errors import PipelineError
+from pipeline.recipe import Recipe
+from pipeline.text import tokenizer as T
+from pipeline.text import vectorizer
+from pipeline.tflite import measure, mediapipe_client
+from pipeline.user_files import load_saved_model
+
+SMS = os.path.join(SHARED_DATA, "sms_spam", "SMSSpamCollection")
+LENGTH, MAX_TOKENS = 32, 2000
+needs_mediapipe = pytest.mark.skipif(
+    not mediapipe_client.available(),
+    reason=f"{mediapipe_client.missing_message()} (make test builds it)")
+
+
+def _string_model(texts, **options):
+    """The user's model: TextVectorization adapted on `texts`, embedding, pooling, logits."""
+    from pipeline.keras import keras, tf
+    tv = keras.layers.TextVectorization(max_tokens=MAX_TOKENS, output_sequence_length=LENGTH,
+                                        **options)
+    tv.adapt(texts)
+    inp = keras.Input((1,), dtype=tf.string)
+    x = keras.layers.Embedding(MAX_TOKENS, 16)(tv(inp))
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inp, keras.layers.Dense(2)(x)), tv
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """1,200 SMS messages (900 train, 300 test) as raw strings, and the user's .keras model
+    trained on them for 3 epochs."""
+    from pipeline.keras import keras
+    texts, labels = read_messages(SMS)
+    rows = np.random.default_rng(0).permutation(len(texts))[:1200]
+    x = np.array([texts[i] for i in rows])
+    y = labels[rows].astype(np.int64)
+    folder = tmp_path_factory.mktemp("user_text")
+    data = str(folder / "texts.npz")
+    np.savez(data, x_train=x[:900], y_train=y[:900], x_test=x[900:, None], y_test=y[900:])
+    keras.utils.set_random_seed(0)
+    model, tv = _string_model(x[:900])
+    model.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"])
+    model.fit(x[:900, None], y[:900], epochs=3, batch_size=32, verbose=0)
+    path = str(folder / "spam_tv.keras")
+    model.save(path)
+    return {"model": path, "data": data, "folder": folder, "texts": x, "labels": y,
+            "vocabulary": tv.get_vocabulary(), "keras": model}
+
+
+@pytest.fixture(scope="module")
+def run(user):
+    """`quantize` on the .keras file and the string npz (in MediaPipe too where its venv is)."""
+    out = user["folder"] / "out"
+    client = ["--check_client"] if mediapipe_client.available() else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "quantize", f"--model={user['model']}",
+         f"--data={user['data']}", f"--out={out}", "--prune_epochs=1", "--qat_epochs=1",
+         "--calibration_samples=32", "--modes=int8,int8_float_io", "--quiet", *client,
+         *QUICK_TIMING], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"out": out, "report": json.load(open(out / "report.json"))}
+
+
+def test_the_pipeline_ids_are_the_layers_own_and_the_texts_stay(user):
+    model = load_saved_model(user["model"])
+    assert model.inputs[0].dtype.name == "int32" and model.input_shape == (None, LENGTH)
+    dataset, inputs = user_data.prepared_dataset(user["data"], model, Recipe(), "spam_tv")
+    layer = vectorizer.split_of(model).layer
+    from pipeline.keras import tf
+    own = user["keras"].layers[1](tf.constant(user["texts"][900:])).numpy()
+    np.testing.assert_array_equal(dataset.x_test, own)
+    assert dataset.x_test.dtype == np.int32 and layer.get_vocabulary() == user["vocabulary"]
+    assert dataset.texts_test == tuple(user["texts"][900:])
+    # The ids part gives the whole model's outputs.
+    np.testing.assert_allclose(model.predict(dataset.x_test, verbose=0),
+                               user["keras"].predict(user["texts"][900:, None], verbose=0),
+                               atol=1e-6)
+    tok = inputs["contract"]["tokenizer"]
+    assert tok["vocab_size"] == len(user["vocabulary"]) and not tok["exact"] and tok["note"]
+    assert tok["vocabulary"][2:] == user["vocabulary"][2:]
+
+
+def test_every_file_takes_int32_ids_and_int8_stays_near_float(run, user):
+    report = run["report"]
+    contract = report["input"]["contract"]
+    assert contract["kind"] == "tokens" and contract["sequence_length"] == LENGTH
+    assert contract["tokenizer"]["vocab_size"] == len(user["vocabulary"])
+    files = {v["name"]: v for v in report["variants"]}
+    for variant in files.values():
+        content = open(run["out"] / variant["path"], "rb").read()
+        assert variant["io"]["input"]["dtype"] == "int32", variant["name"]
+        assert variant["io"]["input"]["shape"][-1] == LENGTH
+        names = {op["op"] for op in measure.ops(content)}
+        assert not any(n.startswith("Flex") or n == "CUSTOM" for n in names), names
+        sidecar = json.load(open(run["out"] / variant["path"].replace(".tflite", ".json")))
+        described = json.dumps(sidecar)
+        assert "TextVectorization" in described and '"vocab_size": %d' % len(
+            user["vocabulary"]) in described
+    float_acc = files["float"]["accuracy"]
+    assert float_acc > 0.9 and files["int8"]["accuracy"] >= float_acc - 0.02, files
+
+
+@needs_mediapipe
+def test_mediapipe_text_classifier_reads_the_tokenizer_and_agrees(run):
+    files = {v["name"]: v for v in run["report"]["variants"]}
+    client = files["int8_float_io"]["client"]
+    assert client["loads"] and "TextClassifier" in client["client"], client
+    assert client["texts"] == 300 and client["agreement"] >= 0.99, client
+
+
+def test_the_rules_map_onto_the_regex_tokenizer(user):
+    """standardize='lower' is expressed exactly on ASCII text: the tokenizer's ids are the
+    layer's (TextVectorization folds ASCII capitals only, which the note says)."""
+    _, tv = _string_model(user["texts"][:300], standardize="lower")
+    described = vectorizer.describe_layer(tv)
+    assert described["exact"] and described["note"] == vectorizer.NON_ASCII_CASE
+    texts = [t for t in user["texts"][300:] if t.isascii()]
+    assert len(texts) > 800
+    np.testing.assert_array_equal(T.from_description(described).encode(texts),
+                                  vectorizer.ids_of(tv, texts))
+
+
+def _one_line(call, pattern: str) -> None:
+    with pytest.raises(PipelineError, match=pattern) as caught:
+        call()
+    assert "\n" not in str(caught.value)
+
+
+def test_one_line_errors(user):
+    from pipeline.keras import keras, tf
+    no_tv = keras.Sequential([keras.Input((LENGTH,), dtype="int32"),
+                              keras.layers.Embedding(10, 2), keras.layers.Flatten()])
+    _one_line(lambda: vectorizer.vectorized({"x_train": np.array(["hi"])}, no_tv, "texts.npz"),
+              r"^texts\.npz: x_train holds text, but the model takes int32 inputs of shape "
+              r"\(32,\), not strings; supported: Input\(dtype=string\) -> TextVectorization")
+    _, tv = _string_model(user["texts"][:50])
+    inp = keras.Input((1,), dtype=tf.string)
+    late = keras.Model(inp, tv(keras.layers.Reshape((1,))(inp)))
+    _one_line(lambda: vectorizer.split(late),
+              r"^TextVectorization layer '\w+' is not fed by the model's one Input; supported")
+    counts = keras.layers.TextVectorization(max_tokens=20, output_mode="count")
+    counts.adapt(user["texts"][:50])
+    _one_line(lambda: vectorizer.describe_layer(counts),
+              r"output_mode='count': only 'int' \(token ids\) can feed a \.tflite")
