@@ -18,18 +18,22 @@ from pipeline.text import tokenizer as tokenization
 
 SUPPORTED = ("supported: Input(dtype=string) -> TextVectorization(output_mode='int', "
              "output_sequence_length=N) -> the rest of the model")
-# TextVectorization's default strip regex removes exactly the ASCII punctuation characters
-# (string.punctuation); here they and whitespace separate words (valid RE2 and Python re).
-SPLIT_AT_PUNCTUATION = r"""[\s!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]+"""
-# standardize -> (delimiter regex, lowercase, exact). The RegexTokenizer splits words; it
-# cannot delete characters, so stripping punctuation becomes splitting at it, which differs
-# from TextVectorization only for punctuation inside a word ("don't": "dont" vs "don", "t").
+# TextVectorization's default strip regex deletes the ASCII punctuation (string.punctuation)
+# before splitting at whitespace. A RegexTokenizer cannot delete, only split: its delimiter is
+# a run of whitespace and punctuation holding some whitespace, or punctuation at the text's
+# edges, so every word keeps its place and loses the punctuation at its edges; punctuation
+# inside a word stays ("don't", where TextVectorization has "dont"), and that word is
+# <UNKNOWN>. Splitting at every punctuation mark instead shifts the later ids: on 2,000 SMS
+# messages 84.2% of the ids were the layer's, against 98.6% this way. (RE2 and Python re.)
+P = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~"""
+STRIP_PUNCTUATION = rf"[{P}\s]*\s[{P}\s]*|^[{P}]+|[{P}]+$"
+# standardize -> (delimiter regex, lowercase, exact).
 RULES = {None: (r"\s+", False, True), "lower": (r"\s+", True, True),
-         "strip_punctuation": (SPLIT_AT_PUNCTUATION, False, False),
-         "lower_and_strip_punctuation": (SPLIT_AT_PUNCTUATION, True, False)}
+         "strip_punctuation": (STRIP_PUNCTUATION, False, False),
+         "lower_and_strip_punctuation": (STRIP_PUNCTUATION, True, False)}
 INEXACT = ("TextVectorization deletes punctuation inside words (\"don't\" -> \"dont\"); the "
-           "RegexTokenizer can only split there (\"don\", \"t\"): such words get other ids "
-           "in an app than in training")
+           "RegexTokenizer cannot, so in an app such a word is <UNKNOWN> (punctuation at a "
+           "word's edges is split off as in training)")
 # tf.strings.lower folds ASCII letters only; Python's lower() and the case variants of
 # MediaPipe's vocabulary fold every letter, so "É" words may differ (ASCII text is exact).
 NON_ASCII_CASE = ("TextVectorization lowercases ASCII letters only; a word with a non-ASCII "
