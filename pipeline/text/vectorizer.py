@@ -182,6 +182,10 @@ def vectorized(arrays: dict, model, source: str) -> tuple[dict, dict]:
                             f"{tuple(model.input_shape[1:])}, not strings; {SUPPORTED}")
     texts = {k.replace("x_", "texts_"): tuple(str(t) for t in np.asarray(arrays[k]).reshape(-1))
              for k in keys}
+    from pipeline.bookkeeping import progress
+    note = cut.tokenizer.get("note")
+    progress.say(f"[data] texts -> ids by the model's {cut.tokenizer['source']}"
+                 f"{f'; {note}' if note else ''}")
     return {**arrays, **{k: ids_of(cut.layer, arrays[k]) for k in keys}}, texts
 
 
