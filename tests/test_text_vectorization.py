@@ -176,3 +176,39 @@ def test_one_line_errors(user):
     counts.adapt(user["texts"][:50])
     _one_line(lambda: vectorizer.describe_layer(counts),
               r"output_mode='count': only 'int' \(token ids\) can feed a \.tflite")
+
+
+def test_a_savedmodel_folder_is_cut_the_same(user, tmp_path):
+    user["keras"].save(str(tmp_path / "spam_tv"))
+    model = load_saved_model(str(tmp_path / "spam_tv"))
+    assert model.inputs[0].dtype.name == "int32" and model.input_shape == (None, LENGTH)
+    assert vectorizer.split_of(model).tokenizer["vocab_size"] == len(user["vocabulary"])
+
+
+def test_texts_for_a_model_of_ids_is_one_line_from_the_command_line(user, tmp_path):
+    from pipeline.keras import keras
+    ids_model = keras.Sequential([keras.Input((LENGTH,), dtype="int32"),
+                                  keras.layers.Embedding(10, 2), keras.layers.Flatten(),
+                                  keras.layers.Dense(2)])
+    ids_model.save(str(tmp_path / "ids.keras"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "quantize", f"--model={tmp_path / 'ids.keras'}",
+         f"--data={user['data']}", f"--out={tmp_path / 'out'}", "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and errors == [
+        f"error: {user['data']}: x_train holds text, but the model takes int32 inputs of shape "
+        f"({LENGTH},), not strings; {vectorizer.SUPPORTED}"], proc.stderr[-2000:]
+
+
+def test_a_sequential_model_is_cut_with_the_same_weights(user):
+    from pipeline.keras import keras, tf
+    texts = user["texts"][:100]
+    tv = keras.layers.TextVectorization(max_tokens=200, output_sequence_length=LENGTH)
+    tv.adapt(texts)
+    model = keras.Sequential([keras.Input((1,), dtype=tf.string), tv,
+                              keras.layers.Embedding(200, 4),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    ids = vectorizer.split(model)
+    np.testing.assert_allclose(ids.predict(vectorizer.ids_of(tv, texts), verbose=0),
+                               model.predict(texts[:, None], verbose=0), atol=1e-6)
