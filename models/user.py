@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from models.registry import ZooEntry
+from pipeline import checks
 from pipeline.data import Dataset, from_arrays
 from pipeline.errors import PipelineError
 from pipeline.recipe import Recipe
@@ -79,6 +80,7 @@ def saved_model_entry(model_path: str, data_path: str | None, recipe: Recipe,
     if os.path.exists(model_path) and keras3.file_version(model_path):
         return keras3_entry(model_path, data_path, recipe, trust_code)
     model = load_saved_model(model_path, trust_code)
+    checks.check_one_input(model, model_path)
     name = os.path.splitext(os.path.basename(os.path.normpath(model_path)))[0]
     return ZooEntry(name=name, description=f"user model {model_path}",
                     build=lambda dataset: load_saved_model(model_path, trust_code),

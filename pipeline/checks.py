@@ -131,3 +131,21 @@ def check_dataset(data, *, source: str, input_shape: tuple | None = None,
         if calibration_samples > n:
             raise PipelineError(f"{source}: --calibration_samples={calibration_samples} is larger "
                                 f"than the training set ({n} examples)")
+
+
+def check_one_input(model, source: str) -> None:
+    """A model with several inputs is one line: a two-ids-input model is most likely a
+    sequence-to-sequence model, whose app-callable file needs the decoding loop inside."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    if len(inputs) <= 1:
+        return
+    shown = ", ".join(f"{getattr(t.dtype, 'name', t.dtype)} "
+                      f"{tuple(None if d is None else int(d) for d in t.shape[1:])}"
+                      for t in inputs)
+    ids = all(getattr(t.dtype, "is_integer", False) for t in inputs)
+    hint = ("; a sequence-to-sequence model (source ids + decoder ids in) ships with its "
+            "greedy loop inside the file (ids in, ids out): give it encode/decode/logits "
+            "methods like pipeline/seq2seq/model.Translator and run python -m "
+            "pipeline.seq2seq (docs/translation.md)" if ids and len(inputs) == 2 else "")
+    raise PipelineError(f"{source}: the model takes {len(inputs)} inputs ({shown}); this "
+                        f"command compresses one-input models{hint}")

@@ -148,3 +148,26 @@ def test_deliverable_is_decided_on_validation_and_prefers_the_faster_of_equal_si
     assert chosen["variant"] == "dynamic_int8_tensor_pieces"
     assert chosen["meets_budget"] and chosen["decided_on"] == "validation split"
     assert report.deliverable(found[:2], budget=1.0)["meets_budget"] is False
+
+
+def test_a_users_two_input_seq2seq_model_is_told_what_the_file_needs(tmp_path):
+    """Issue 31, item 5: a Keras encoder-decoder (source ids + decoder ids in) brought to
+    `make quantize` is one line naming its inputs and the seq2seq path, not a crash."""
+    from models import user
+    from pipeline.errors import PipelineError
+    from pipeline.keras import keras
+    layers = keras.layers
+    source = keras.Input((20,), dtype="int32", name="source")
+    target = keras.Input((21,), dtype="int32", name="target_in")
+    memory = layers.GlobalAveragePooling1D()(layers.Embedding(50, 8)(source))
+    hidden = layers.Embedding(60, 8)(target) + layers.Reshape((1, 8))(memory)
+    model = keras.Model([source, target], layers.Dense(60)(hidden))
+    path = str(tmp_path / "my_translator.h5")
+    model.save(path)
+    data = tmp_path / "pairs.npz"
+    np.savez(data, x_train=np.ones((4, 20), np.int32), y_train=np.ones((4, 21), np.int32),
+             x_test=np.ones((2, 20), np.int32), y_test=np.ones((2, 21), np.int32))
+    with pytest.raises(PipelineError, match=r"my_translator\.h5: the model takes 2 inputs "
+                       r"\(int32 \(20,\), int32 \(21,\)\); this command compresses one-input "
+                       r"models; a sequence-to-sequence model .*python -m pipeline\.seq2seq"):
+        user.entry_from_path(path, str(data))
