@@ -174,7 +174,8 @@ def test_one_line_errors(user):
               r"^TextVectorization layer '\w+' is not fed by the model's one Input; supported")
     counts = keras.layers.TextVectorization(max_tokens=20, output_mode="count")
     counts.adapt(user["texts"][:50])
-    _one_line(lambda: vectorizer.describe_layer(counts),
+    bag = keras.Model(inp, keras.layers.Dense(2)(counts(inp)))
+    _one_line(lambda: vectorizer.split(bag),
               r"output_mode='count': only 'int' \(token ids\) can feed a \.tflite")
 
 

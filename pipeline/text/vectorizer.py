@@ -78,7 +78,8 @@ def _layers(model):
 
 def describe_layer(layer) -> dict:
     """The layer's vocabulary and rule as a regex tokenizer's description (the sidecar's
-    `input.tokenizer`), with `source`, `exact` and, when not exact, the one-line `note`."""
+    `input.tokenizer`), with `source`, `exact` and the `note` on where it may differ; one
+    line when the layer's settings have no such tokenizer (checked before the model is cut)."""
     config = layer.get_config()
     if config.get("output_mode") != "int":
         raise PipelineError(f"TextVectorization {layer.name!r} has output_mode="
@@ -146,7 +147,8 @@ def split(model):
     layer = vectorizer_layer(model)
     if layer is None:
         return model
-    cut = Split(ids_model(model, layer), layer, describe_layer(layer))
+    described = describe_layer(layer)
+    cut = Split(ids_model(model, layer), layer, described)
     _splits[cut.ids_model] = cut
     return cut.ids_model
 
