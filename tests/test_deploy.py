@@ -293,3 +293,15 @@ def test_size_and_latency_axes_get_round_ticks_in_their_units():
     labels = [html._number(t) for t in html.ticks_for(0.8, 340.0)]
     assert labels and all(len(label) <= 5 for label in labels), labels
     assert html._number(97.65625) == "97.7" and html._number(12345.0) == "12,345"
+
+
+def test_the_client_verdict_counts_what_each_client_saw():
+    """The verdict line of each client kind (a text check once died on a missing key)."""
+    from pipeline.tflite import client_check
+    base = {"loads": True, "top1": 0.9, "litert_top1": 0.9, "agreement": 1.0, "ties": 0,
+            "disagree": 0, "labels_read": ["ham", "spam"]}
+    for client, counted, unit in (("TextClassifier", {"images": 5}, "5 texts"),
+                                  ("AudioClassifier", {"clips": 7}, "7 clips"),
+                                  ("ImageClassifier", {"images": 9}, "9 images")):
+        line = client_check.verdict({**base, **counted, "client": f"MediaPipe Tasks {client}"})
+        assert f"agreement 100.00% on {unit}" in line, line

@@ -141,6 +141,11 @@ def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
     return report
 
 
+def _count(result: dict) -> int:
+    """How many inputs the client saw (audio results count clips, the others images)."""
+    return result["clips"] if "clips" in result else result["images"]
+
+
 def verdict(result: dict) -> str:
     """One line for the report: loads or why not; top-1; agreement with LiteRT."""
     if not result["loads"]:
@@ -154,6 +159,6 @@ def verdict(result: dict) -> str:
             else "images")
     shown = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "") if labels else "none"
     return (f"loads; top-1 {100 * result['top1']:.2f}% (LiteRT {100 * result['litert_top1']:.2f}"
-            f"%), argmax agreement {100 * result['agreement']:.2f}% on {result[unit]} "
+            f"%), argmax agreement {100 * result['agreement']:.2f}% on {_count(result)} "
             f"{unit} ({result['ties']} tie(s), {result['disagree']} disagreement(s)); labels "
             f"read from the metadata: {shown}")
