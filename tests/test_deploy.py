@@ -305,3 +305,16 @@ def test_the_client_verdict_counts_what_each_client_saw():
                                   ("ImageClassifier", {"images": 9}, "9 images")):
         line = client_check.verdict({**base, **counted, "client": f"MediaPipe Tasks {client}"})
         assert f"agreement 100.00% on {unit}" in line, line
+
+
+def test_report_names_the_classes_in_sidecars_and_the_confusion_matrix():
+    """A classifier's report carries its class names: the sidecar gives them to the app and
+    report.md's confusion matrix names its rows and columns (a keyword spotter's keywords)."""
+    from pipeline.report import confusion, write
+    report = {"model": "kws", "labels": ["yes", "no", "up"], "labels_from": "the dataset",
+              "variants": [{"name": "int8", "path": "model_int8.tflite", "accuracy": 0.8,
+                            "confusion_matrix": [[8, 2, 0], [1, 9, 0], [0, 0, 10]]}]}
+    lines = confusion.markdown_lines(report)
+    assert lines[2] == "| true \\ predicted | yes | no | up | recall |"
+    assert lines[4] == "| **yes** | 8 | 2 | · | 80.0% |"
+    assert write.sidecar(report, report["variants"][0])["labels"] == ["yes", "no", "up"]

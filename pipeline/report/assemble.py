@@ -155,10 +155,21 @@ def reference(accuracy: float, dataset) -> dict:
 
 
 def header(ctx) -> dict:
-    """What every report starts with: the model, its data and inputs, the runtime."""
+    """What every report starts with: the model, its data and inputs, the class names (a
+    classifier's: the sidecars, the confusion matrix), the runtime."""
     return {"model": ctx.entry.name, "description": ctx.entry.description,
-            "dataset": ctx.dataset.summary(), "input": ctx.inputs,
+            "dataset": ctx.dataset.summary(), "input": ctx.inputs, **class_names(ctx),
             "runtime": runtime.backend_name()}
+
+
+def class_names(ctx) -> dict:
+    """`labels` (one name per class) and `labels_from`, for a classification run."""
+    from pipeline.tflite.metadata import labels_for
+    task = getattr(ctx.dataset, "task", None)
+    if task is None or task.kind != "classification" or not ctx.dataset.num_classes:
+        return {}
+    names, source = labels_for(ctx.recipe, ctx.dataset)
+    return {"labels": list(names), "labels_from": source}
 
 
 def report(runner) -> dict:

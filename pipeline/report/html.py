@@ -147,7 +147,7 @@ def latency_plot(report: dict) -> str:
     return _img("plot-accuracy-latency", "Accuracy vs host latency, every variant", fig)
 
 
-def confusion_plot(variant: dict) -> str:
+def confusion_plot(variant: dict, labels: list | None = None) -> str:
     plt = _pyplot()
     matrix = variant["confusion_matrix"]
     n = len(matrix)
@@ -159,8 +159,9 @@ def confusion_plot(variant: dict) -> str:
             if count:
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                         color="white" if count > peak / 2 else "black")
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
+    names = labels if labels and len(labels) == n else [str(i) for i in range(n)]
+    ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     return _img(f"plot-confusion-{variant['name']}",
@@ -278,7 +279,8 @@ def render_html(report: dict) -> str:
     parts += search_report.html_parts(report)
     int8 = _variant(report, "int8")
     if int8 and int8.get("confusion_matrix"):
-        parts += ["<h2>Confusion matrix (int8)</h2>", confusion_plot(int8)]
+        parts += ["<h2>Confusion matrix (int8)</h2>",
+                  confusion_plot(int8, report.get("labels"))]
     if sparsity := sparsity_plots(report):
         parts += ["<h2>Pruning sparsity per layer</h2>", *sparsity]
     if (errors := layer_error_plot(report)) is not None:

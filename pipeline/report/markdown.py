@@ -2,7 +2,7 @@
 
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
-from pipeline.report import deployment
+from pipeline.report import confusion, deployment
 from pipeline.report import search_section as search_report
 
 
@@ -397,6 +397,7 @@ def render_markdown(report: dict) -> str:
         "",
         *compatibility_lines(report),
         *deployment.lines(report),
+        *confusion.markdown_lines(report),
         *layer_error_lines(report),
         *fidelity_lines(report),
         *selective_lines(report),
