@@ -104,16 +104,13 @@ def test_tflite_greedy_equals_tensorflow(tiny):
 
 
 def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
-    """docs/translation.md's app code, run on the tiny model's file and vocabulary."""
+    """docs/translation.md's app code, run on the tiny model's loop and pieces files and its
+    vocabulary."""
     import json
     import re as regex
     from pipeline.keras import tf
     from pipeline.seq2seq import litert
     texts, trained, history, saved, folder = tiny
-    path = str(tmp_path / "loop.tflite")
-    with open(path, "wb") as f:
-        f.write(tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["translate"])
-                .convert())
     vocabulary = tmp_path / "vocabulary.json"
     vocabulary.write_text(json.dumps({
         "tokenizer": {"pattern": tokenizer.PATTERN, "length": texts.length},
@@ -124,10 +121,16 @@ def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
     code = code[:code.index("\nprint(")]  # The call on the real run's files.
     scope = {}
     exec(code, scope)
-    for english in texts.splits["test"].english[:5]:
-        ids = litert.Decoder(path)(data.encode_source(texts.english, [english], texts.length)[0])
-        assert scope["translate"](english, path, str(vocabulary)) == \
-            texts.spanish.detokenize(ids)
+    for keys in (["translate"], ["encode", "decode_step"]):
+        path = str(tmp_path / f"{keys[0]}.tflite")
+        with open(path, "wb") as f:
+            f.write(tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=keys)
+                    .convert())
+        for english in texts.splits["test"].english[:5]:
+            ids = litert.Decoder(path)(data.encode_source(texts.english, [english],
+                                                          texts.length)[0])
+            assert scope["translate"](english, path, str(vocabulary)) == \
+                texts.spanish.detokenize(ids), keys
 
 
 def _scored(name, test_bleu, validation_bleu, gzip_bytes, median_ms):
