@@ -206,3 +206,20 @@ def test_layer_latency_cli_on_a_user_model_file(bench, quadrants, tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0
     assert "baseline.keras: run `make quantize" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_a_results_file_carries_the_report_under_its_provenance(tmp_path):
+    """benchmarks/report_results.py: the run's report.md under command, commit, date and host
+    (what make check-figures and a reader need), report.json in the .json."""
+    import json
+    from benchmarks import report_results
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps({"model": "kws", "variants": []}))
+    (run / "report.md").write_text("# kws: compression report\n\n| a | 87.10% |\n")
+    report_results.main([f"--out={run}", "--name=kws-x", "--command=make quantize MODEL=kws",
+                         f"--results_dir={tmp_path}", "--note=shared cores"])
+    md = (tmp_path / "kws-x.md").read_text()
+    assert md.startswith("# kws: compression report\n\n- command: `make quantize MODEL=kws`")
+    assert "- host: " in md and "ISA" in md and "| a | 87.10% |" in md
+    assert json.loads((tmp_path / "kws-x.json").read_text())["report"]["model"] == "kws"
