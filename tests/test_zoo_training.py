@@ -135,23 +135,3 @@ def test_augmentation_is_not_part_of_the_trained_or_saved_model(tmp_path):
     np.testing.assert_array_equal(loaded.predict(dataset.x_test, verbose=0),
                                   loaded.predict(dataset.x_test, verbose=0))
 
-
-def test_pruning_and_qat_fine_tune_on_the_baselines_label_smoothing(monkeypatch):
-    """A smoothed baseline fine-tuned on the plain loss had its logits pulled apart (kws:
-    int8 89.14% -> 86.46%): pruning and QAT train on the objective the model was made with."""
-    from pipeline.stages import prune, qat
-    from pipeline.training import fit
-    dataset, seen = make_quadrant_dataset(), []
-    real_fit = fit.fit
-
-    def spy(model, data, **kwargs):
-        seen.append(kwargs.get("label_smoothing", 0.0))
-        return real_fit(model, data, **kwargs)
-
-    monkeypatch.setattr(fit, "fit", spy)
-    recipe = TINY_RECIPE.replace(epochs=1, prune_epochs=1, qat_epochs=1, label_smoothing=0.1)
-    model = build_tiny_cnn(dataset)
-    real_fit(model, dataset, epochs=1, learning_rate=1e-3, batch_size=32)
-    pruned, _ = prune.prune(model, dataset, recipe)
-    qat.qat(pruned, dataset, recipe)
-    assert seen == [0.1, 0.1]

@@ -129,7 +129,7 @@ def cluster(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = N
     if recipe.cluster_epochs:
         fit.fit(wrapped, dataset, epochs=recipe.cluster_epochs,
                 learning_rate=recipe.cluster_learning_rate, batch_size=recipe.batch_size,
-                teacher=teacher, label_smoothing=recipe.label_smoothing)
+                teacher=teacher)
     stripped = tfmot.clustering.keras.strip_clustering(wrapped)
     fit.compile_model(stripped, recipe.cluster_learning_rate)
     layers = {}

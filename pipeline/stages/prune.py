@@ -221,7 +221,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     rate = learning_rate(recipe, pretrained)
     fit.fit(pruned, dataset, epochs=recipe.prune_epochs, learning_rate=rate,
             batch_size=recipe.batch_size, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-            teacher=teacher, head=head, label_smoothing=recipe.label_smoothing)
+            teacher=teacher, head=head)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     layers = kernel_sparsity(stripped)
     short = {n: layers[n] for n in chosen if layers[n] < per_layer - SPARSITY_TOLERANCE}

@@ -59,8 +59,7 @@ def qat(model, dataset: Dataset, recipe: Recipe, preserve_sparsity: bool = True,
     quantized = (wrapped(model, clustered) if preserve_sparsity
                  else quantize_model(model, preserve_sparsity, clustered))
     fit.fit(quantized, dataset, epochs=recipe.qat_epochs, learning_rate=recipe.qat_learning_rate,
-            batch_size=recipe.batch_size, teacher=teacher, head=head,
-            label_smoothing=recipe.label_smoothing)
+            batch_size=recipe.batch_size, teacher=teacher, head=head)
     return quantized, {**fit.scores(quantized, dataset, recipe.eval_batch_size, head),
                        "path": "partial" if unsupported else "full",
                        "float_layers": unsupported}

@@ -9,10 +9,9 @@ def train(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
     """Trains `model` from its current weights for `recipe.epochs`, on the distillation loss
     when a `teacher` is given; returns (model, metrics).
 
-    Only the baseline (and distillation) use the recipe's optimizer, learning-rate schedule
-    and augmentation; pruning, clustering and QAT fine-tune with Adam at constant learning
-    rates on the plain split, on the baseline's own objective (its label smoothing: on the
-    plain loss they pulled a smoothed kws model's logits apart, int8 89.14% -> 86.46%).
+    Only the baseline (and distillation) use the recipe's optimizer, label smoothing,
+    learning-rate schedule and augmentation; pruning and QAT fine-tune with Adam at constant
+    learning rates on the plain split.
     """
     head = heads.head_kind(model)
     fit.fit(model, dataset, epochs=recipe.epochs, learning_rate=recipe.learning_rate,
