@@ -107,17 +107,25 @@ def _integral(x: np.ndarray) -> bool:
     return np.issubdtype(x.dtype, np.floating) and bool(np.all(np.mod(x, 1) == 0))
 
 
+# No common pixel mapping goes below this (0..1, -1..1, ImageNet mean/std: -2.2): float data
+# that does (log-mel energies, MFCCs, embeddings) is features, not an image.
+PIXEL_FLOOR = -3.0
+
+
 def detect_kind(input_dtype: str, input_shape: tuple, x: np.ndarray) -> str:
     """The input kind of a model from its input dtype and shape and the data: integer model
     inputs take token ids; a float input of one long axis ((L,) or (L, 1), L >= 4000) takes
-    a waveform; integer data of image shape (H, W[, C]) is pixels; the rest are features
-    (floats fed as they are, which includes float images)."""
+    a waveform; data of image shape (H, W[, C]) is an image unless it is float and goes
+    below PIXEL_FLOOR; the rest are features (floats fed as they are)."""
     if str(input_dtype) in INTEGER_DTYPES:
         return "tokens"
     if is_waveform(tuple(input_shape)):
         return "audio"
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating) and x.size and float(np.min(x)) < PIXEL_FLOOR:
+        return "features"
     rank = len(input_shape)
-    if np.issubdtype(np.asarray(x).dtype, np.integer) and rank in (2, 3) and \
+    if np.issubdtype(x.dtype, np.integer) and rank in (2, 3) and \
             (rank == 2 or input_shape[-1] in (1, 3, 4)):
         return "image"
     return "image" if rank in (2, 3) else "features"

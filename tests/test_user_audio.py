@@ -100,3 +100,17 @@ def test_waveforms_given_to_a_features_model_name_both_shapes():
                                             r"\(16000,\) but the model takes features "
                                             r"\(49, 10, 1\): give it its features"):
         user_data.fit_shape(np.zeros((2, 16000), np.float32), (49, 10, 1), "w.npz (x_train)")
+
+
+def test_float_features_below_any_pixel_range_are_features_not_an_image():
+    """MFCCs (49 x 10 x 1, values far below zero) have an image's shape: a brought keyword
+    spotter on them was read as an image (pixel probe, image metadata). Float pixels under
+    every common mapping stay at or above -2.2 (ImageNet mean/std)."""
+    from pipeline import input_spec
+    rng = np.random.default_rng(0)
+    mfcc = rng.normal(-20, 15, size=(8, 49, 10, 1)).astype(np.float32)
+    imagenet = ((rng.uniform(0, 1, (8, 32, 32, 3)) - 0.485) / 0.229).astype(np.float32)
+    assert input_spec.detect_kind("float32", (49, 10, 1), mfcc) == "features"
+    assert input_spec.detect_kind("float32", (32, 32, 3), imagenet) == "image"
+    assert input_spec.detect_kind("float32", (28, 28), rng.uniform(0, 255, (4, 28, 28))) == \
+        "image"
