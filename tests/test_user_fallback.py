@@ -121,17 +121,11 @@ def test_a_db_budget_is_printed_in_db():
 def test_a_brought_model_climbs_every_rung_before_giving_up(tmp_path):
     """A budget no file can meet: every rung is built, validated and a deliverable candidate;
     the mixed files of the pruned model are not tried (it misses the budget itself)."""
-    import numpy as np
-    from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+    from conftest import TINY_RECIPE
     from models import user
     from pipeline import compression
     from pipeline.bookkeeping import progress
-    from pipeline.stages import train
-    ds = make_quadrant_dataset()
-    path = tmp_path / "quadrants.npz"
-    np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
-    model, _ = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
-    model.save(tmp_path / "m.h5")
+    path = _brought_quadrant_model(tmp_path)
     recipe = TINY_RECIPE.replace(prune_epochs=1, qat_epochs=1, calibration_samples=32,
                                  accuracy_budget=-50.0, max_float_layers=2)
     entry = user.entry_from_path(str(tmp_path / "m.h5"), str(path), recipe)
@@ -160,17 +154,11 @@ def test_files_not_built_for_one_reason_are_one_line_naming_them():
 
 
 def test_a_collapsed_pruning_stops_its_branch_and_ptq_still_ships(tmp_path):
-    import numpy as np
-    from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+    from conftest import TINY_RECIPE
     from models import user
     from pipeline import compression
     from pipeline.bookkeeping import progress
-    from pipeline.stages import train
-    ds = make_quadrant_dataset()
-    path = tmp_path / "quadrants.npz"
-    np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
-    model, _ = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
-    model.save(tmp_path / "m.h5")
+    path = _brought_quadrant_model(tmp_path)
     # A learning rate that wrecks the fine-tuning: the pruned model collapses.
     recipe = TINY_RECIPE.replace(prune_epochs=1, calibration_samples=32, sparsity=0.9,
                                  prune_learning_rate=50.0, accuracy_budget=2.0)
@@ -184,3 +172,16 @@ def test_a_collapsed_pruning_stops_its_branch_and_ptq_still_ships(tmp_path):
     assert "int8" not in {v["name"] for v in report["variants"]}
     assert report["deliverable"]["variant"] in ("ptq", "int16x8_ptq", "ptq_mixed")
     assert report["selective"]["not_tried"] == why
+
+
+def _brought_quadrant_model(tmp_path):
+    """A tiny CNN trained on the quadrants, saved as a user's m.h5 beside its npz (returned)."""
+    import numpy as np
+    from conftest import TINY_RECIPE, build_tiny_cnn, make_quadrant_dataset
+    from pipeline.stages import train
+    ds = make_quadrant_dataset()
+    path = tmp_path / "quadrants.npz"
+    np.savez(path, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    model, _ = train.train(build_tiny_cnn(ds), ds, TINY_RECIPE)
+    model.save(tmp_path / "m.h5")
+    return path

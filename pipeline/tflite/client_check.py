@@ -106,19 +106,19 @@ def audio_deployable(variant: dict) -> bool:
     return meta.get("kind") == "audio" and bool(meta.get("written"))
 
 
-def _check_one(variant: dict, model, dataset, contract, texts) -> dict | None:
-    """The client check `variant`'s kind of file gets, or None (no client for it)."""
+def _check_one(variant: dict, out_dir: str, dataset, contract, texts) -> dict | None:
+    """The client check `variant`'s kind of file gets, or None (no client for it); the file
+    is read only when it gets one."""
     from pipeline import variants
     kind = getattr(contract, "kind", "image")
+    if not {"tokens": True, "audio": audio_deployable(variant)}.get(kind, deployable(variant)):
+        return None
+    model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
     if kind == "tokens":
         return check_text_file(model, texts, dataset.x_test, dataset.y_test)
     if kind == "audio":
-        if not audio_deployable(variant):
-            return None
         clips = variants.dataset_for(variants.find(variant["name"]), dataset).x_test
         return check_audio_file(model, clips, dataset.y_test, contract.sample_rate)
-    if not deployable(variant):
-        return None
     return check_file(model, dataset.x_test, dataset.y_test, contract)
 
 
@@ -133,9 +133,8 @@ def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
         raise PipelineError("--check_client on a token model needs the raw test texts "
                             "(a zoo text entry, or a model with its tokenizer and texts)")
     for variant in report["variants"]:
-        model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
         with progress.stage(f"client {variant['name']}"):
-            result = _check_one(variant, model, dataset, contract, texts)
+            result = _check_one(variant, out_dir, dataset, contract, texts)
         if result is not None:
             variant["client"] = result
     return report
