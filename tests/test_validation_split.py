@@ -168,3 +168,25 @@ def test_the_search_never_reads_the_test_split(tmp_path):
     assert [c["accuracy"] for c in evaluated] != \
         [c["accuracy"] for c in fake["search"]["candidates"] if c["status"] == "evaluated"]
     assert "int8 top-1 validation" in open(tmp_path / "real" / "report.md").read()
+
+
+def test_among_files_of_about_the_same_size_the_most_accurate_on_validation_ships():
+    """The brought BiLSTM's case: its QAT int8 file was 5% smaller (gzip) than its
+    post-training one and 0.68 point worse on validation; both were within the budget.
+    Sizes within SIZE_SLACK are a tie, broken by validation accuracy, never by test."""
+    from pipeline.report.assemble import SIZE_SLACK, deliverable
+
+    def built(name, gzip_bytes, validation, test):
+        return {"name": name, "path": f"model_{name}.tflite", "gzip_bytes": gzip_bytes,
+                "validation_accuracy": validation, "accuracy": test}
+    reference = {"accuracy": 0.9885, "validation_accuracy": 1.0}
+    qat, ptq = built("int8", 208_932, 0.9932, 0.9762), built("ptq", 219_540, 1.0, 0.9894)
+    assert 219_540 <= 208_932 * (1 + SIZE_SLACK)
+    chosen = deliverable([qat, ptq], reference, budget_points=1.0)
+    assert chosen["variant"] == "ptq" and chosen["test_meets_budget"]
+    # Beyond the slack the smaller file ships, as before, however accurate the larger.
+    far = built("ptq", int(208_932 * (1 + SIZE_SLACK)) + 1, 1.0, 0.9894)
+    assert deliverable([qat, far], reference, budget_points=1.0)["variant"] == "int8"
+    # A file outside the budget never wins the tie.
+    worse = built("ptq", 209_000, 0.9850, 0.9894)
+    assert deliverable([qat, worse], reference, budget_points=1.0)["variant"] == "int8"

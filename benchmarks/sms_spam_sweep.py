@@ -1,0 +1,126 @@
+"""Which `sms_spam` network, chosen on the validation split only: a few pooled-embedding and
+convolutional shapes, each trained with the zoo recipe's optimizer settings from three seeds;
+the mean validation accuracy of each (per epoch) decides, the test split is not read here.
+Written as `benchmarks/results/<name>.{json,md}` with command, commit, date and host.
+
+    .venv/bin/python -m benchmarks.sms_spam_sweep --data_dir=../shared/data \
+        --name=sms_spam-sweep-2026-12-07
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from pipeline.bookkeeping.provenance import machine
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEEDS = (0, 1, 2)
+
+
+def shapes():
+    """name -> builder(dataset): the candidate networks on int32 ids."""
+    from models import sms_spam
+    from pipeline.keras import keras
+    layers = keras.layers
+
+    def pooled(width, hidden, pool):
+        def build(dataset):
+            inputs = keras.Input(shape=dataset.x_train.shape[1:], dtype="int32", name="ids")
+            x = layers.Embedding(sms_spam.vocab_size(dataset), width, name="embedding")(inputs)
+            if pool == "avg":
+                x = layers.GlobalAveragePooling1D(name="average")(x)
+            else:
+                x = layers.Concatenate(name="pooled")([layers.GlobalAveragePooling1D()(x),
+                                                       layers.GlobalMaxPooling1D()(x)])
+            x = layers.Dense(hidden, activation="relu", name="hidden")(x)
+            x = layers.Dropout(0.2, name="dropout")(x)
+            return keras.Model(inputs, layers.Dense(dataset.num_classes, name="logits")(x))
+        return build
+
+    def convolutional(width, filters):
+        def build(dataset):
+            inputs = keras.Input(shape=dataset.x_train.shape[1:], dtype="int32", name="ids")
+            x = layers.Embedding(sms_spam.vocab_size(dataset), width, name="embedding")(inputs)
+            x = layers.Conv1D(filters, 3, activation="relu", name="conv")(x)
+            x = layers.GlobalMaxPooling1D(name="max")(x)
+            x = layers.Dropout(0.2, name="dropout")(x)
+            return keras.Model(inputs, layers.Dense(dataset.num_classes, name="logits")(x))
+        return build
+
+    return {"avg16_h16": pooled(16, 16, "avg"), "avg32_h32": pooled(32, 32, "avg"),
+            "avgmax16_h16": pooled(16, 16, "avgmax"), "avgmax32_h32": pooled(32, 32, "avgmax"),
+            "conv32_f64": convolutional(32, 64)}
+
+
+def validation_curve(build, dataset, seed, recipe) -> list[float]:
+    """Validation accuracy after each epoch of one seeded fit."""
+    from pipeline.keras import keras
+    keras.utils.set_random_seed(seed)
+    model = build(dataset)
+    model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = model.fit(dataset.x_train, dataset.y_train, batch_size=recipe.batch_size,
+                        epochs=recipe.epochs, validation_data=(dataset.x_val, dataset.y_val),
+                        verbose=0)
+    return [round(float(a), 4) for a in history.history["val_accuracy"]]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    from models import sms_spam
+    dataset = sms_spam.load_data(args.data_dir)
+    recipe = sms_spam.ENTRY.recipe
+    rows = {}
+    for name, build in shapes().items():
+        started = time.time()
+        curves = [validation_curve(build, dataset, seed, recipe) for seed in SEEDS]
+        mean = np.mean(curves, axis=0)
+        rows[name] = {"curves": curves, "mean_per_epoch": [round(float(m), 4) for m in mean],
+                      "final_mean": round(float(mean[-1]), 4),
+                      "best_epoch": int(np.argmax(mean)) + 1,
+                      "best_mean": round(float(mean.max()), 4),
+                      "seconds": round(time.time() - started, 1)}
+        print(name, rows[name]["final_mean"], rows[name]["best_epoch"], rows[name]["best_mean"],
+              flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()
+    record = {"command": "python -m benchmarks.sms_spam_sweep " + " ".join(argv or sys.argv[1:]),
+              "commit": commit, "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
+              "host": machine(), "validation_messages": int(len(dataset.y_val)),
+              "seeds": list(SEEDS), "epochs": recipe.epochs, "shapes": rows}
+    base = os.path.join(REPO, "benchmarks", "results", args.name)
+    with open(base + ".json", "w") as f:
+        json.dump(record, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(record))
+
+
+def markdown(record) -> str:
+    host = record["host"]
+    lines = [f"# sms_spam shapes on the validation split ({record['date']} UTC)", "",
+             f"Command: `{record['command']}`  ",
+             f"Commit: `{record['commit']}`  ",
+             f"Host: {host['cpu']}, {host['cpus']} cores, ISA {' '.join(host['isa'])}  ",
+             f"Validation split: {record['validation_messages']} messages; seeds "
+             f"{record['seeds']}; {record['epochs']} epochs, the zoo recipe's Adam settings. "
+             "The test split is not read.", "",
+             "| shape | mean validation accuracy, last epoch | best epoch (mean) | at best epoch "
+             "| per seed, last epoch | seconds |", "|---|---|---|---|---|---|"]
+    for name, row in record["shapes"].items():
+        last = ", ".join(f"{c[-1]:.2%}" for c in row["curves"])
+        lines.append(f"| {name} | {row['final_mean']:.2%} | {row['best_epoch']} | "
+                     f"{row['best_mean']:.2%} | {last} | {row['seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
