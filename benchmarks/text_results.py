@@ -12,31 +12,14 @@ import datetime
 import gzip
 import json
 import os
-import platform
 import subprocess
 
 import numpy as np
 
+from pipeline.bookkeeping import provenance
 from pipeline.errors import PipelineError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ISA = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni",
-       "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-
-
-def host() -> dict:
-    model, flags = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-    except OSError:
-        pass
-    return {"cpu": model, "isa": [f for f in ISA if f in flags], "cores": os.cpu_count()}
 
 
 def commit() -> str:
@@ -97,7 +80,7 @@ def markdown(result: dict) -> str:
     lines = [f"# {result['model']} on LiteRT and MediaPipe ({result['date']})", "",
              f"Command: `{result['command']}`  ", f"Commit: quantize run at `{result['run_commit']}`, these figures at "
              f"`{result['commit']}`  ",
-             f"Host: {result['host']['cpu']}, {result['host']['cores']} cores, ISA "
+             f"Host: {result['host']['cpu']}, {result['host']['cpus']} cores, ISA "
              f"{' '.join(result['host']['isa'])}  ",
              f"Test split: {result['test_messages']} messages ({result['test_spam']} spam)", "",
              "| model | input | output | size | gzip | accuracy | spam precision | spam recall "
@@ -140,7 +123,7 @@ def main(argv=None) -> dict:
     result = {"model": args.model, "command": args.command, "commit": commit(),
               "run_commit": args.run_commit or commit(),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "host": host(), "test_messages": int(len(dataset.y_test)),
+              "host": provenance.machine(), "test_messages": int(len(dataset.y_test)),
               "test_spam": int(dataset.y_test.sum()), "keras": keras_reference(args.out, dataset),
               "mediapipe": mediapipe_rows(rows, dataset, args.out)}
     for row in rows.values():

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+from pipeline.bookkeeping import provenance
 
 
 def build(out: str, data_dir: str = "../shared/data") -> None:
@@ -45,15 +45,6 @@ def build(out: str, data_dir: str = "../shared/data") -> None:
     model.save(os.path.join(out, "user_model.h5"))
 
 
-def host() -> dict:
-    text = open("/proc/cpuinfo").read()
-    model = next(line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name"))
-    flags = set(next(line.split(":", 1)[1].split() for line in text.splitlines()
-                     if line.startswith("flags")))
-    return {"cpu": model, "isa": [f for f in ISA if f in flags], "cores": os.cpu_count()}
-
-
 def rungs(report: dict) -> list[dict]:
     """Every file of the run with its validation and test figures, and what was not built."""
     rows = [{"variant": v["name"], "file": v["path"], "validation_accuracy":
@@ -76,7 +67,8 @@ def results(runs: list[tuple[str, str]], out: str, note: str) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     data = {"benchmark": "issue 28 item 4: a user's model gets the best file that exists",
-            "date": datetime.date.today().isoformat(), "commit": commit, "host": host(),
+            "date": datetime.date.today().isoformat(), "commit": commit,
+            "host": provenance.machine(),
             "note": note, "runs": [run_summary(folder, cmd) for folder, cmd in runs]}
     with open(out + ".json", "w") as f:
         json.dump(data, f, indent=2)
@@ -90,7 +82,7 @@ def pct(x) -> str:
 def markdown(data: dict, lr_rows: list[str]) -> str:
     lines = [f"# {data['benchmark']}", "",
              f"Date {data['date']}, commit `{data['commit']}`, host {data['host']['cpu']} "
-             f"({', '.join(data['host']['isa'])}; {data['host']['cores']} cores, shared).", "",
+             f"({', '.join(data['host']['isa'])}; {data['host']['cpus']} cores, shared).", "",
              data["note"], ""]
     for run in data["runs"]:
         d = run["deliverable"]
