@@ -44,14 +44,16 @@ class Corpus:
 
 
 def load(data_dir: str, *, seed: int, vocab: int, length: int, limit: int = 0,
-         test_percent: float = 2.0, validation_percent: float = 1.0) -> Corpus:
-    """`limit`: only the first `limit` pairs of the file (tests)."""
+         test_percent: float = 2.0, validation_percent: float = 1.0,
+         target_vocab: int | None = None) -> Corpus:
+    """`vocab` words per side, or `target_vocab` for Spanish; `limit`: only the first
+    `limit` pairs of the file (tests)."""
     pairs = data.read_pairs(data_dir)
     if limit:
         pairs = pairs.take(limit)
     splits = data.split(pairs, seed, test_percent, validation_percent)
     train = splits["train"]
     corpus = Corpus(splits, tokenizer.build(train.english, vocab),
-                    tokenizer.build(train.spanish, vocab), length, 0)
+                    tokenizer.build(train.spanish, target_vocab or vocab), length, 0)
     kept = len(corpus.train_arrays()[0])
     return dataclasses.replace(corpus, dropped=len(train) - kept)

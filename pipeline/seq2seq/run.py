@@ -22,8 +22,8 @@ def run(entry, recipe, out_dir: str, data_dir: str | None = None, corpus=None, s
     with folder_lock(out_dir):
         with progress.stage("data"):
             corpus = corpus or corpus_mod.load(data_dir or "../shared/data", seed=recipe.seed,
-                                               vocab=shape.target_vocab, length=shape.length,
-                                               limit=limit)
+                                               vocab=shape.source_vocab, length=shape.length,
+                                               limit=limit, target_vocab=shape.target_vocab)
         progress.say(f"[data] spa-eng: " + ", ".join(
             f"{len(p)} {name}" for name, p in corpus.splits.items()))
         dataset = corpus.dataset()
