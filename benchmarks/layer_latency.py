@@ -229,7 +229,7 @@ def main(argv):
     from pipeline.bookkeeping import artifacts
     from pipeline.data import calibration_samples
     from pipeline.keras import keras
-    from pipeline.report.markdown import markdown_table, text_table
+    from pipeline.report.tables import markdown_table, text_table
     entry = api.resolve_model(FLAGS.model, FLAGS.data)  # A zoo name or a model file.
     out = FLAGS.out or f"artifacts/{entry.name}"
     baseline_path = os.path.join(out, "baseline.keras")

@@ -36,7 +36,7 @@ from pipeline.cli.flags import recipe_from_flags  # --model, --out, --data_dir, 
 from pipeline.tflite import compute, latency, runtime, measure
 from pipeline.data import Dataset, calibration_samples
 from pipeline.recipe import Recipe
-from pipeline.report.markdown import markdown_table, text_table
+from pipeline.report.tables import markdown_table, text_table
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("recipes", ["tutorial", "ptq", "qat", "pipeline", "search"],

@@ -55,7 +55,7 @@ def quantize() -> None:
     from models import registry
     from pipeline import api
     from pipeline.bookkeeping import progress
-    from pipeline.report import markdown
+    from pipeline.report import distillation, markdown
     progress.set_quiet(FLAGS.quiet)
     progress.set_verbose(FLAGS.verbose)
     if FLAGS.model == "help":
@@ -87,7 +87,7 @@ def quantize() -> None:
         return
     report = result.to_dict()
     print(markdown.render_text(report))
-    extra = [f["path"] for _, _, f, is_variant in markdown.distillation_entries(
+    extra = [f["path"] for _, _, f, is_variant in distillation.entries(
         report["distillation"]) if not is_variant] if report.get("distillation") else []
     files = ", ".join([v["path"] for v in report["variants"]] + extra)
     print(f"\nwrote {out_dir}/: {files} (each with a .json sidecar), report.json, report.md, "

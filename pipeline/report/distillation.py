@@ -6,6 +6,8 @@ a user would ship, measured the same way. The teacher also gets a calibrated pos
 int8 file: that is what the student's int8 file is compared with (the teacher was not
 pruned or QAT'd in this run).
 """
+from pipeline.report.tables import fmt_bytes, markdown_table
+
 FIGURES = ("validation_accuracy", "accuracy", "bytes", "gzip_bytes", "latency_ms", "path")
 
 
@@ -38,3 +40,54 @@ def section(metrics: dict, recipe, teacher_name: str, built: list[dict],
         "gzip_ratio_vs_teacher_int8": (teacher["int8"]["gzip_bytes"]
                                        / student["int8"]["gzip_bytes"]),
     }
+
+
+def entries(d: dict) -> list[tuple[str, float | None, dict, bool]]:
+    """(label, Keras top-1 or None, .tflite figures, is a run variant) for each model of a
+    report's distillation section: teacher, student without it, distilled student."""
+    entries = [(f"teacher {d['teacher']['name']} (float)", d["teacher"]["keras_accuracy"],
+                d["teacher"]["float"], False),
+               ("teacher (int8, post-training)", None, d["teacher"]["int8"], False)]
+    if d["scratch"]:
+        entries.append(("student from scratch (float)", d["scratch"]["keras_accuracy"],
+                        d["scratch"]["float"], False))
+    return entries + [("distilled student (float)", d["distilled"]["keras_accuracy"],
+                       d["distilled"]["float"], True),
+                      ("distilled student (int8, compressed)", None, d["distilled"]["int8"],
+                       True)]
+
+
+def rows(report: dict) -> list[list[str]]:
+    """Teacher, student without it and distilled student, each as shipped (.tflite)."""
+    header = ["model", "Keras top-1", "TFLite top-1", "file", "size", "gzip", "latency (ms)"]
+    rows = [header]
+    for label, keras_accuracy, f, _ in entries(report["distillation"]):
+        rows.append([label, "" if keras_accuracy is None else f"{100 * keras_accuracy:.2f}%",
+                     f"{100 * f['accuracy']:.2f}%", f["path"], fmt_bytes(f["bytes"]),
+                     fmt_bytes(f["gzip_bytes"]), f"{f['latency_ms']['median']:.4f}"])
+    return rows
+
+
+def headline(report: dict) -> list[str]:
+    d = report.get("distillation")
+    if not d:
+        return []
+    gain = ("" if d["gain_points"] is None else
+            f"distilled student {d['gain_points']:+.2f} points vs the same student trained "
+            f"from scratch ({d['epochs']} epochs each); ")
+    return [f"{gain}its int8 file {d['int8_vs_distilled_points']:+.2f} points vs the distilled "
+            f"float student and {d['gzip_ratio_vs_teacher_int8']:.2f}x smaller (gzip) than the "
+            f"teacher's int8 file"]
+
+
+def lines(report: dict) -> list[str]:
+    d = report.get("distillation")
+    if not d:
+        return []
+    through = ("pruning and QAT also learned from the teacher" if d["through_compression"]
+               else "pruning and QAT used the labels only")
+    return ["## Distillation", "",
+            f"Teacher `{d['teacher']['name']}`, loss = {d['alpha']} * CE + {1 - d['alpha']:.2f} "
+            f"* T² * KL at T = {d['temperature']}; {through}.", "",
+            markdown_table(rows(report)), "",
+            *[f"**{line}**" for line in headline(report)], ""]

@@ -10,7 +10,7 @@ import io
 import math
 import os
 
-from pipeline.report import deployment
+from pipeline.report import deployment, distillation
 from pipeline.report import markdown as report_lib
 from pipeline.report import search_section as search_report
 
@@ -50,7 +50,7 @@ def points(report: dict) -> list[dict]:
     out = [_point(v["name"], v, COLORS.get(v["name"], OTHER_COLOR)) for v in report["variants"]]
     if report.get("distillation"):
         out += [_point(label, figures, DISTILL_COLOR) for label, _, figures, is_variant
-                in report_lib.distillation_entries(report["distillation"])
+                in distillation.entries(report["distillation"])
                 if not is_variant]  # The distilled student's files are the float/int8 variants.
     bench = report.get("benchmarks")
     rows = bench.get("rows", []) if isinstance(bench, dict) else (bench or [])

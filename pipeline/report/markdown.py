@@ -2,12 +2,9 @@
 
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
-from pipeline.report import confusion, deployment
+from pipeline.report import confusion, deployment, distillation
+from pipeline.report.tables import fmt_bytes, markdown_table, text_table
 from pipeline.report import search_section as search_report
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
 
 
 def score_text(report: dict, value: float) -> str:
@@ -41,25 +38,12 @@ def summary_rows(report: dict) -> list[list[str]]:
               "latency median (ms)", "p90 (ms)", "weight sparsity", "input"]
     rows = [header]
     for v in report["variants"]:
-        rows.append([v["name"], v["path"], _fmt_bytes(v["bytes"]), _fmt_bytes(v["gzip_bytes"]),
+        rows.append([v["name"], v["path"], fmt_bytes(v["bytes"]), fmt_bytes(v["gzip_bytes"]),
                      score_text(report, v["accuracy"]),
                      optional_score(report, v.get("validation_accuracy")),
                      f"{v['latency_ms']['median']:.4f}",
                      f"{v['latency_ms']['p90']:.4f}", f"{v['sparsity']:.3f}", v["input_dtype"]])
     return rows
-
-
-def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(r) + " |" for r in rows]
-    lines.insert(1, "|" + "|".join("---" for _ in rows[0]) + "|")
-    return "\n".join(lines)
 
 
 from pipeline.speed import speed_phrase  # noqa: E402 -- "slower" below 1x (issue 28).
@@ -187,62 +171,11 @@ def test_check_lines(d: dict) -> list[str]:
             f"(chosen on validation; the test figures above are the honest estimate)"]
 
 
-def distillation_entries(d: dict) -> list[tuple[str, float | None, dict, bool]]:
-    """(label, Keras top-1 or None, .tflite figures, is a run variant) for each model of a
-    report's distillation section: teacher, student without it, distilled student."""
-    entries = [(f"teacher {d['teacher']['name']} (float)", d["teacher"]["keras_accuracy"],
-                d["teacher"]["float"], False),
-               ("teacher (int8, post-training)", None, d["teacher"]["int8"], False)]
-    if d["scratch"]:
-        entries.append(("student from scratch (float)", d["scratch"]["keras_accuracy"],
-                        d["scratch"]["float"], False))
-    return entries + [("distilled student (float)", d["distilled"]["keras_accuracy"],
-                       d["distilled"]["float"], True),
-                      ("distilled student (int8, compressed)", None, d["distilled"]["int8"],
-                       True)]
-
-
-def distillation_rows(report: dict) -> list[list[str]]:
-    """Teacher, student without it and distilled student, each as shipped (.tflite)."""
-    header = ["model", "Keras top-1", "TFLite top-1", "file", "size", "gzip", "latency (ms)"]
-    rows = [header]
-    for label, keras_accuracy, f, _ in distillation_entries(report["distillation"]):
-        rows.append([label, "" if keras_accuracy is None else f"{100 * keras_accuracy:.2f}%",
-                     f"{100 * f['accuracy']:.2f}%", f["path"], _fmt_bytes(f["bytes"]),
-                     _fmt_bytes(f["gzip_bytes"]), f"{f['latency_ms']['median']:.4f}"])
-    return rows
-
-
-def distillation_headline(report: dict) -> list[str]:
-    d = report.get("distillation")
-    if not d:
-        return []
-    gain = ("" if d["gain_points"] is None else
-            f"distilled student {d['gain_points']:+.2f} points vs the same student trained "
-            f"from scratch ({d['epochs']} epochs each); ")
-    return [f"{gain}its int8 file {d['int8_vs_distilled_points']:+.2f} points vs the distilled "
-            f"float student and {d['gzip_ratio_vs_teacher_int8']:.2f}x smaller (gzip) than the "
-            f"teacher's int8 file"]
-
-
-def distillation_lines(report: dict) -> list[str]:
-    d = report.get("distillation")
-    if not d:
-        return []
-    through = ("pruning and QAT also learned from the teacher" if d["through_compression"]
-               else "pruning and QAT used the labels only")
-    return ["## Distillation", "",
-            f"Teacher `{d['teacher']['name']}`, loss = {d['alpha']} * CE + {1 - d['alpha']:.2f} "
-            f"* T² * KL at T = {d['temperature']}; {through}.", "",
-            markdown_table(distillation_rows(report)), "",
-            *[f"**{line}**" for line in distillation_headline(report)], ""]
-
-
 def render_text(report: dict) -> str:
     parts = [text_table(summary_rows(report))]
     if report.get("distillation"):
-        parts += ["", text_table(distillation_rows(report))]
-    return "\n".join([*parts, "", *headline(report), *distillation_headline(report),
+        parts += ["", text_table(distillation.rows(report))]
+    return "\n".join([*parts, "", *headline(report), *distillation.headline(report),
                       *deployment.client_summary(report)])
 
 
@@ -389,7 +322,7 @@ def render_markdown(report: dict) -> str:
           f"{score_text(report, v)} |" for k, v in keras.items()
           if k.endswith("_accuracy") and v is not None],
         "",
-        *distillation_lines(report),
+        *distillation.lines(report),
         *qat_lines(report),
         "## Ops",
         "",
