@@ -24,8 +24,17 @@ from pipeline.stages.variant_registry import has_teacher
 
 
 def distils_through(ctx) -> dict:
-    """Pruning and QAT depend on the distillation knobs only when a teacher is there."""
-    return {"distill": ctx.recipe.section("distill").to_dict()} if ctx.teacher else {}
+    """Pruning and QAT depend on the distillation knobs only when they learn from a teacher
+    (the run's, or the float model itself)."""
+    from pipeline.stages.distill import self_distills
+    return ({"distill": ctx.recipe.section("distill").to_dict()}
+            if ctx.teacher or self_distills(ctx) else {})
+
+
+def fine_tune_reads(recipe: Recipe, source: str) -> tuple:
+    """What clustering and QAT read: their model, the run's teacher, and with
+    `self_distill` the float model they learn from."""
+    return (source, "teacher", "float") if recipe.self_distill else (source, "teacher")
 
 
 def variant_stages(recipe: Recipe, phase: str) -> list[Stage]:
@@ -94,12 +103,14 @@ def graph(recipe: Recipe) -> Graph:
         Stage("collapse", prune.run_collapse, reads=("compressed",), sections=("fallback",),
               group="prune"),
         # Clustering reads --qat: with QAT on, depthwise kernels are left unclustered.
-        Stage("cluster", cluster.run, reads=("compressed", "teacher"), optional=("teacher",),
+        Stage("cluster", cluster.run, reads=fine_tune_reads(recipe, "compressed"),
+              optional=("teacher",),
               writes=(Output("compressed", "clustered.keras", "keras"),),
               sections=("train", "prune", "cluster", "qat", "validate"), seeded=True,
               identity=distils_through, when=cluster.active),
         # Not `.weights.h5`: that suffix selects the Keras 3 format.
-        Stage("qat", qat.run, reads=("compressed", "teacher"), optional=("teacher",),
+        Stage("qat", qat.run, reads=fine_tune_reads(recipe, "compressed"),
+              optional=("teacher",),
               writes=(Output("quantized", "qat_weights.h5", "weights",
                              rebuild=qat.rebuilder(recipe)),),
               sections=("train", "qat", "cluster", "validate"), seeded=True,

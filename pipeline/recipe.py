@@ -243,12 +243,16 @@ class InputConfig(Section):
 
 @section("distill")
 class DistillConfig(Section):
-    """Knowledge distillation, with a teacher only: loss = alpha * CE + (1 - alpha) * T^2 * KL."""
+    """Knowledge distillation, from a teacher or (self_distill) from the float model itself
+    during compression: loss = alpha * CE + (1 - alpha) * T^2 * KL."""
     distill_alpha: float = knob(0.1, "Weight of the hard-label cross-entropy in the "
                                 "distillation loss; the teacher's soft targets get 1 - alpha.")
     distill_temperature: float = knob(4.0, "Softmax temperature of the distillation loss.")
     distill_through_compression: bool = knob(True, "Pruning and QAT fine-tuning keep learning "
                                              "from the teacher.")
+    self_distill: bool = knob(False, "Without a teacher (classification): pruning, clustering "
+                              "and QAT learn from a frozen copy of the float model, with "
+                              "--distill_alpha and --distill_temperature.")
 
     def check(self):
         if not 0.0 <= self.distill_alpha <= 1.0:

@@ -232,3 +232,45 @@ def test_cli_teacher_file_with_other_inputs_is_one_line(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: teacher teacher takes inputs of shape (28, 28) but student "
                            "digits_cnn takes (8, 8, 1)"), proc.stderr[-2000:]
+
+
+def test_self_distillation_learns_from_a_frozen_copy_of_the_float_model(trained_tiny,
+                                                                       quadrants):
+    """--self_distill: the teacher of pruning and QAT is a copy of the float model that
+    shares no variable with it (tfmot's wrappers wrap the original layers, so a shared
+    teacher would train with its student); a run with a teacher or a label-free run
+    does not get one."""
+    import dataclasses
+    from types import SimpleNamespace
+    from pipeline.stages import distill as distill_stage, prune
+    model, _ = trained_tiny
+    before = [w.copy() for w in model.get_weights()]
+    ctx = SimpleNamespace(recipe=TINY_RECIPE.replace(self_distill=True, prune_epochs=1),
+                          teacher=None, dataset=quadrants)
+    teacher = distill_stage.compression_teacher({"float": model}, ctx)
+    assert teacher.source == "float model" and teacher.model is not model
+    assert not {id(v) for v in teacher.model.weights} & {id(v) for v in model.weights}
+    pruned, _ = prune.prune(model, quadrants, ctx.recipe, teacher)
+    after_teacher = teacher.model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after_teacher))
+    assert distill_stage.learned_from(teacher) == {"learned_from": "float model"}
+    assert distill_stage.compression_teacher(
+        {"float": model}, SimpleNamespace(**{**vars(ctx), "recipe": TINY_RECIPE})) is None
+    with_teacher = SimpleNamespace(**{**vars(ctx), "teacher": object()})
+    assert distill_stage.compression_teacher({"float": model}, with_teacher) is None
+    from pipeline.task import Task
+    label_free = dataclasses.replace(quadrants, task=Task(kind="fidelity"))
+    assert distill_stage.compression_teacher(
+        {"float": model}, SimpleNamespace(**{**vars(ctx), "dataset": label_free})) is None
+
+
+def test_a_self_distilled_run_says_what_its_fine_tuning_learned_from(tiny_entry, tmp_path):
+    from pipeline import compression
+    from pipeline.bookkeeping import progress
+    progress.set_quiet(True)
+    out = tmp_path / "self"
+    report = compression.run(tiny_entry, TINY_RECIPE.replace(self_distill=True), str(out))
+    assert "--self_distill" in report["qat"]["why"]
+    for stage in ("prune", "qat"):
+        metrics = json.loads((out / "stages" / f"{stage}.json").read_text())["metrics"]
+        assert metrics["learned_from"] == "float model", stage

@@ -36,6 +36,8 @@ def qat_summary(recipe, metrics: dict) -> dict:
     why = ("every layer is supported by tfmot's 8-bit scheme" if not float_layers else
            f"{len(float_layers)} layer(s) tfmot cannot quantize ran in float during QAT "
            "and were calibrated at conversion")
+    if qat.get("learned_from") == "float model":
+        why += "; pruning and QAT learned from the float model's soft targets (--self_distill)"
     return {"path": qat.get("path", "full"), "why": why, "float_layers": float_layers}
 
 

@@ -19,7 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
 from pipeline.stages import prune as prune_stage
-from pipeline.stages.distill import compression_teacher
+from pipeline.stages.distill import compression_teacher, learned_from
 from pipeline.training import fit, fold_batchnorm, quant_support
 from pipeline.training.distill import Teacher
 
@@ -145,9 +145,9 @@ def cluster(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = N
 
 def run(inputs, ctx):
     """Stage `cluster`: the current `compressed` model clustered -> `compressed`."""
-    model, metrics = cluster(inputs["compressed"], ctx.dataset, ctx.recipe,
-                             compression_teacher(inputs, ctx.recipe))
-    return {"compressed": model}, metrics
+    teacher = compression_teacher(inputs, ctx)
+    model, metrics = cluster(inputs["compressed"], ctx.dataset, ctx.recipe, teacher)
+    return {"compressed": model}, {**metrics, **learned_from(teacher)}
 
 
 def active(ctx) -> bool:

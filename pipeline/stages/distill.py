@@ -4,16 +4,40 @@ from pipeline.stages.train import baseline
 from pipeline.training.distill import Teacher, teacher_recipe
 
 
-def as_teacher(model, recipe) -> Teacher:
-    return Teacher(model, recipe.distill_alpha, recipe.distill_temperature)
+def as_teacher(model, recipe, source: str = "teacher") -> Teacher:
+    return Teacher(model, recipe.distill_alpha, recipe.distill_temperature, source)
 
 
-def compression_teacher(inputs, recipe) -> Teacher | None:
-    """The teacher pruning and QAT keep learning from, when the run has one and
-    `distill_through_compression` is on."""
-    if "teacher" not in inputs or not recipe.distill_through_compression:
-        return None
-    return as_teacher(inputs["teacher"], recipe)
+def learned_from(teacher: Teacher | None) -> dict:
+    """The fine-tuning stage's metric naming what its loss learned from."""
+    return {"learned_from": teacher.source if teacher else "labels"}
+
+
+def compression_teacher(inputs, ctx) -> Teacher | None:
+    """The teacher pruning, clustering and QAT keep learning from: the run's teacher (with
+    `distill_through_compression`), or with `self_distill` a frozen copy of the float model
+    (classification only: the loss mixes in the labels' cross-entropy)."""
+    recipe = ctx.recipe
+    if "teacher" in inputs:
+        return as_teacher(inputs["teacher"], recipe) if recipe.distill_through_compression \
+            else None
+    if self_distills(ctx) and "float" in inputs:
+        return as_teacher(frozen_copy(inputs["float"]), recipe, "float model")
+    return None
+
+
+def self_distills(ctx) -> bool:
+    return bool(ctx.recipe.self_distill and ctx.teacher is None
+                and ctx.dataset.task.kind == "classification")
+
+
+def frozen_copy(model):
+    """A copy that shares no variable with `model`: tfmot's wrappers wrap the original
+    layers, so a teacher sharing them would train along with its student."""
+    from pipeline.keras import keras
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def teacher_identity(ctx) -> dict:

@@ -8,7 +8,7 @@ from pipeline.training.distill import Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tfmot
 from pipeline.recipe import Recipe
-from pipeline.stages.distill import compression_teacher
+from pipeline.stages.distill import compression_teacher, learned_from
 
 # tfmot's masks are computed per tensor with a top-k, so a layer can land a hair under target.
 SPARSITY_TOLERANCE = 0.01
@@ -239,6 +239,7 @@ def prune(model, dataset: Dataset, recipe: Recipe, teacher: Teacher | None = Non
 
 def run(inputs, ctx):
     """Stage `prune`: the reference float model (`float`) pruned -> `compressed`."""
-    model, metrics = prune(inputs["float"], ctx.dataset, ctx.recipe,
-                           compression_teacher(inputs, ctx.recipe), bool(ctx.entry.pretrained))
-    return {"compressed": model}, metrics
+    teacher = compression_teacher(inputs, ctx)
+    model, metrics = prune(inputs["float"], ctx.dataset, ctx.recipe, teacher,
+                           bool(ctx.entry.pretrained))
+    return {"compressed": model}, {**metrics, **learned_from(teacher)}

@@ -4,7 +4,7 @@ from pipeline.data import Dataset
 from pipeline.training.distill import Teacher
 from pipeline.keras import SafeModeScope, tfmot
 from pipeline.recipe import Recipe
-from pipeline.stages.distill import compression_teacher
+from pipeline.stages.distill import compression_teacher, learned_from
 
 
 def quantize_model(model, preserve_sparsity: bool = True, clustered: bool = False):
@@ -69,13 +69,14 @@ def run(inputs, ctx):
     """Stage `qat`: the current `compressed` model fine-tuned with fake quantization; no
     output (and the reason) when tfmot cannot wrap the model."""
     clustered = ctx.recipe.clusters > 0
+    teacher = compression_teacher(inputs, ctx)
     try:
-        model, metrics = qat(inputs["compressed"], ctx.dataset, ctx.recipe,
-                             teacher=compression_teacher(inputs, ctx.recipe),
+        model, metrics = qat(inputs["compressed"], ctx.dataset, ctx.recipe, teacher=teacher,
                              clustered=clustered)
     except CannotWrap as e:
         return {}, {"not_applicable": str(e), "path": "not_applicable", "float_layers": []}
-    return {"quantized": model}, {**metrics, "scheme": "cluster_preserve" if clustered
+    return {"quantized": model}, {**metrics, **learned_from(teacher),
+                                  "scheme": "cluster_preserve" if clustered
                                   else "prune_preserve"}
 
 

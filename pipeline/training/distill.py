@@ -49,6 +49,7 @@ class Teacher:
     model: object
     alpha: float = 0.1
     temperature: float = 4.0
+    source: str = "teacher"  # Or "float model" (self-distillation), as the report says it.
 
 
 def check_compatible(teacher, student, teacher_name: str, student_name: str) -> None:
