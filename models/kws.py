@@ -192,15 +192,15 @@ ENTRY = register(ZooEntry(
     contract=AudioSpec(sample_rate=frontend.SAMPLE_RATE, clip_samples=frontend.CLIP_SAMPLES,
                        frontend=frontend.PARAMETERS),
     # One epoch is 38,180 feature rows (10 copies of the 3,818 clips left after validation).
-    # 2026-12-06 (raw MFCCs): 87.87% float, int8 87.10% (24 epochs, 50% sparse;
-    # kws-quantize-2026-12-06.md). Label smoothing 0.1: 89.14% float on raw MFCCs, but
-    # pruning on the labels lost 2.3 points; 16 clusters broke int8 (kws-ls-cluster-...).
-    # With standardized MFCCs, 30 epochs, 60% sparsity (4.03x gzip): float 86.08%, int8
-    # -1.53 on the labels (kws-ls-s60-2026-12-07.md), -0.64 learning from the float model
-    # (kws-self-distill-2026-12-07.md). Each measured once. Pruning and QAT epochs are long:
-    # 4 and 2 are 153k and 76k rows.
+    # 24 epochs: 87.87% float on the test split, int8 87.10% (benchmarks/results/
+    # kws-quantize-2026-12-06.md). Tried, each once, not kept: label smoothing 0.1 (89.14%
+    # float, int8 86.46%: pruning lost 2.3); with 16 clusters (int8 81.48%,
+    # kws-ls-cluster-2026-12-07.md); standardized MFCCs (float 86.08% and 86.72% in two runs,
+    # kws-ls-s60-2026-12-07.md, kws-std-ls-sd-2026-12-07.md); 60% sparsity reaches 4.03x gzip
+    # but lost 1.5-2.7 points; --self_distill (-0.64 vs -1.53 on one float model, -2.68 on
+    # another: kws-self-distill-2026-12-07.md). Pruning and QAT epochs are long: 3 and 2
+    # epochs are 115k and 76k rows.
     recipe=Recipe(epochs=24, batch_size=100, learning_rate=2e-3, lr_schedule="cosine",
-                  label_smoothing=0.1, prune_epochs=4, sparsity=0.6, initial_sparsity=0.2,
-                  prune_learning_rate=2e-4, qat_epochs=2, qat_learning_rate=5e-5,
-                  self_distill=True),
+                  prune_epochs=3, sparsity=0.5, initial_sparsity=0.2, prune_learning_rate=2e-4,
+                  qat_epochs=2, qat_learning_rate=5e-5),
 ))

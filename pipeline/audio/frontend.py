@@ -13,13 +13,7 @@ The reference is mlcommons/tiny, benchmark/training/keyword_spotting/get_dataset
    bin weighted 0);
 4. log(mel + 1e-6);
 5. DCT-II of the 40 log-mels, orthonormal (`tf.signal.mfccs_from_log_mel_spectrograms`),
-   the first 10 coefficients;
-6. (ours, not the reference's) each coefficient standardized with fixed constants,
-   `(c_k - MFCC_MEAN[k]) / MFCC_STD[k]`: the network's int8 input has one scale, and raw
-   MFCCs span -114..28 in c0 but about +-5 in c9, so one int8 step (0.55) erased the high
-   coefficients' detail. A float DS-CNN of 89.14% on the 783 test clips scored 88.51% on
-   its raw features rounded to int8 (one scale over the training range) and 89.02% on
-   standardized ones rounded the same way.
+   the first 10 coefficients.
 
 Two implementations, tested equal (tests/test_audio_frontend.py):
 - `mfcc(waveforms)`: the reference, with `tf.signal` exactly as MLPerf computes it; the
@@ -47,10 +41,6 @@ FRAMES = 1 + (CLIP_SAMPLES - FRAME_LENGTH) // FRAME_STEP  # 49
 BLOCKS = CLIP_SAMPLES // FRAME_STEP  # 50 blocks of 320 samples: frames are cut from them.
 PEAK_FLOOR = 1e-9
 MU = 255
-# Mean and standard deviation of each MFCC over the frames of the clean training clips of
-# speech_commands.npz (validation speakers excluded), rounded: fixed, part of the front end.
-MFCC_MEAN = (-13.78, 1.47, 0.29, -0.37, -0.19, -0.22, -0.17, -0.19, -0.29, -0.28)
-MFCC_STD = (22.28, 3.68, 2.54, 1.96, 1.63, 1.29, 1.16, 1.01, 0.96, 0.88)
 
 # What the sidecar and the TFLite metadata say of the front end (AudioSpec.frontend).
 PARAMETERS = {
@@ -63,8 +53,6 @@ PARAMETERS = {
     "fft_length": FFT_LENGTH, "magnitude": "abs",
     "mel_bins": MEL_BINS, "lower_hz": LOWER_HZ, "upper_hz": UPPER_HZ, "mel_scale": "htk",
     "log_offset": LOG_OFFSET, "dct": "type II, orthonormal", "mfcc_count": MFCC_COUNT,
-    "standardize": "(mfcc[k] - mean[k]) / std[k] per coefficient",
-    "mean": list(MFCC_MEAN), "std": list(MFCC_STD),
     "output_shape": [FRAMES, MFCC_COUNT, 1],
 }
 FEATURE_SHAPE = (FRAMES, MFCC_COUNT, 1)
@@ -129,34 +117,25 @@ def mfcc(waveforms: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, FRAMES, MFCC_COUNT), np.float32)
 
 
-def standardize(mfccs: np.ndarray) -> np.ndarray:
-    """Step 6: each coefficient (last axis) minus MFCC_MEAN, over MFCC_STD."""
-    return ((mfccs - np.float32(MFCC_MEAN)) / np.float32(MFCC_STD)).astype(np.float32)
-
-
 def features(waveforms: np.ndarray) -> np.ndarray:
-    """The network's input: standardized `mfcc` with the channel axis the DS-CNN takes,
-    N x 49 x 10 x 1."""
-    return standardize(mfcc(waveforms))[..., None]
+    """`mfcc` with the channel axis the DS-CNN takes: N x 49 x 10 x 1."""
+    return mfcc(waveforms)[..., None]
 
 
 def mfcc_layer():
-    """A Keras layer [B, 16000] float samples -> [B, 49, 10, 1] standardized MFCCs with
-    TFLite builtins."""
+    """A Keras layer [B, 16000] float samples -> [B, 49, 10, 1] MFCCs with TFLite builtins."""
     from pipeline.keras import keras, tf
 
     class MfccLayer(keras.layers.Layer):
-        """The front end as a layer: the same steps as `features`, with the DCT (and the
-        standardization) as a matrix product. Frame t (512 samples, the last 32 meeting the window's zeros) is block t
+        """The front end as a layer: the same steps as `mfcc`, with the DCT as a matrix
+        product. Frame t (512 samples, the last 32 meeting the window's zeros) is block t
         of 320 samples followed by the first 192 of block t + 1: one RESHAPE, two slices
         and a CONCATENATION (a GATHER of 49 x 512 constant indices would add 100 KB)."""
 
         def build(self, input_shape):
             self.window = tf.constant(window())
             self.mel = tf.constant(mel_matrix())
-            # Standardization folded into the DCT: one matrix product and one add.
-            self.dct = tf.constant(dct_matrix() / np.float32(MFCC_STD))
-            self.shift = tf.constant(-np.float32(MFCC_MEAN) / np.float32(MFCC_STD))
+            self.dct = tf.constant(dct_matrix())
             super().build(input_shape)
 
         def call(self, waveforms):
@@ -166,7 +145,7 @@ def mfcc_layer():
                                 blocks[:, 1:, :FFT_LENGTH - FRAME_STEP]], axis=-1) * self.window
             magnitude = tf.abs(tf.signal.rfft(frames, fft_length=[FFT_LENGTH]))
             mel = tf.matmul(tf.reshape(magnitude, [-1, SPECTRUM_BINS]), self.mel)
-            mfccs = tf.matmul(tf.math.log(mel + LOG_OFFSET), self.dct) + self.shift
+            mfccs = tf.matmul(tf.math.log(mel + LOG_OFFSET), self.dct)
             return tf.reshape(mfccs, [-1, *FEATURE_SHAPE])
 
         def compute_output_shape(self, input_shape):
