@@ -23,14 +23,6 @@ from pipeline.runner import Context, Runner
 from pipeline.stages.variant_registry import has_teacher
 
 
-def distils_through(ctx) -> dict:
-    """Pruning and QAT depend on the distillation knobs only when they learn from a teacher
-    (the run's, or the float model itself)."""
-    from pipeline.stages.distill import self_distills
-    return ({"distill": ctx.recipe.section("distill").to_dict()}
-            if ctx.teacher or self_distills(ctx) else {})
-
-
 def fine_tune_reads(recipe: Recipe, source: str) -> tuple:
     """What clustering and QAT read: their model, the run's teacher, and with
     `self_distill` the float model they learn from."""
@@ -97,7 +89,7 @@ def graph(recipe: Recipe) -> Graph:
         *variant_stages(recipe, "reference"),
         Stage("prune", prune.run, reads=("float", "teacher"), optional=("teacher",),
               writes=(Output("compressed", "pruned.keras", "keras"),),
-              sections=("train", "prune", "validate"), seeded=True, identity=distils_through),
+              sections=("train", "prune", "distill", "validate"), seeded=True),
         # Reads the budget, which pruning itself does not: a budget change re-prunes nothing.
         # Reads `compressed` (pruning's, or the search winner's) for its hash and its score.
         Stage("collapse", prune.run_collapse, reads=("compressed",), sections=("fallback",),
@@ -106,15 +98,14 @@ def graph(recipe: Recipe) -> Graph:
         Stage("cluster", cluster.run, reads=fine_tune_reads(recipe, "compressed"),
               optional=("teacher",),
               writes=(Output("compressed", "clustered.keras", "keras"),),
-              sections=("train", "prune", "cluster", "qat", "validate"), seeded=True,
-              identity=distils_through, when=cluster.active),
+              sections=("train", "prune", "cluster", "qat", "distill", "validate"), seeded=True,
+              when=cluster.active),
         # Not `.weights.h5`: that suffix selects the Keras 3 format.
         Stage("qat", qat.run, reads=fine_tune_reads(recipe, "compressed"),
               optional=("teacher",),
               writes=(Output("quantized", "qat_weights.h5", "weights",
                              rebuild=qat.rebuilder(recipe)),),
-              sections=("train", "qat", "cluster", "validate"), seeded=True,
-              identity=distils_through,
+              sections=("train", "qat", "cluster", "distill", "validate"), seeded=True,
               when=lambda ctx: ctx.recipe.qat == "on" and not prune.collapsed(ctx)),
         *variant_stages(recipe, "compressed"),
         Stage("debug", debug.run, reads=("compressed",), sections=("convert", "debug"),
