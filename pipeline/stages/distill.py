@@ -1,7 +1,7 @@
 """Stages `teacher` and `distill`: the teacher trained on its own recipe (or a trained file
 evaluated), then the student trained on the distillation loss against it."""
 from pipeline.stages.train import baseline
-from pipeline.training.distill import Teacher, teacher_recipe
+from pipeline.training.distill import SELF, Teacher, teacher_recipe
 
 
 def as_teacher(model, recipe, source: str = "teacher") -> Teacher:
@@ -22,7 +22,7 @@ def compression_teacher(inputs, ctx) -> Teacher | None:
         return as_teacher(inputs["teacher"], recipe) if recipe.distill_through_compression \
             else None
     if self_distills(ctx) and "float" in inputs:
-        return as_teacher(frozen_copy(inputs["float"]), recipe, "float model")
+        return as_teacher(frozen_copy(inputs["float"]), recipe, SELF)
     return None
 
 

@@ -16,6 +16,8 @@ from pipeline.recipe import Recipe
 # log(softmax) of a probability that underflowed to 0 would be -inf; this floor keeps a
 # softmax teacher's log-probabilities finite.
 MIN_PROBABILITY = 1e-12
+# The source of a Teacher that is a frozen copy of the student's own float model.
+SELF = "float model"
 
 
 def ends_in_softmax(model) -> bool:
@@ -49,7 +51,7 @@ class Teacher:
     model: object
     alpha: float = 0.1
     temperature: float = 4.0
-    source: str = "teacher"  # Or "float model" (self-distillation), as the report says it.
+    source: str = "teacher"  # Or SELF (self-distillation), as the report says it.
 
 
 def check_compatible(teacher, student, teacher_name: str, student_name: str) -> None:
