@@ -178,7 +178,9 @@ class TrainConfig(Section):
     label_smoothing: float = knob(0.0, "Baseline label smoothing (classification): the target "
                                   "puts this much probability evenly on all classes.")
     augment: str = knob("none", "Baseline training augmentation (flip_crop: random horizontal "
-                        "flip + 4-pixel shift, for CIFAR).", choices=("none", "flip_crop"))
+                        "flip + 4-pixel shift, for CIFAR images; time_mask: spans of frames "
+                        "set to their mean, for MFCCs).",
+                        choices=("none", "flip_crop", "time_mask"))
     alpha: float = knob(1.0, "Width multiplier of models that have one (mobilenet_v2).")
     input_size: int = knob(0, "Square input size images are resized to (mobilenet_v2; 0: "
                            "native).", minimum=0)

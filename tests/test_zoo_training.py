@@ -1,5 +1,7 @@
 """The baseline's optimizer, label smoothing, learning-rate schedule and training-time
 augmentation (pipeline/training/fit.py, heads.py)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -111,10 +113,44 @@ def test_no_augmentation_yields_the_training_set_unchanged():
 def test_flip_crop_needs_images_and_unknown_choices_are_user_errors():
     with pytest.raises(PipelineError, match="NHWC"):
         fit.augmented_batches(np.zeros((4, 49, 10), np.float32), np.zeros(4), 2, "flip_crop")
+    with pytest.raises(PipelineError, match="time_mask needs time x feature"):
+        fit.augmented_batches(np.zeros((4, 49)), np.zeros(4), 2, "time_mask")
     with pytest.raises(PipelineError, match="augmentation"):
         fit.augmented_batches(np.zeros((4, 8, 8, 1), np.float32), np.zeros(4), 2, "mixup")
     with pytest.raises(PipelineError, match="schedule"):
         fit.learning_rate_for("step", 1e-3, 10)
+
+
+@pytest.mark.parametrize("channel", [False, True])
+def test_time_mask_sets_spans_of_frames_to_their_mean_and_keeps_the_rest(channel):
+    from pipeline.keras import keras
+    from pipeline.training import augment
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 1.0, (64, 49, 10)).astype(np.float32)
+    x = x[..., None] if channel else x
+    y = np.arange(64)
+    batches = list(fit.augmented_batches(x, y, 16, "time_mask"))
+    assert [tuple(b[0].shape) for b in batches] == [(16, *x.shape[1:])] * 4
+    masked_frames = []
+    for out, label in zip(np.concatenate([b[0].numpy() for b in batches]),
+                          np.concatenate([b[1].numpy() for b in batches])):
+        source = x[label]
+        kept = np.all(out == source, axis=tuple(range(1, out.ndim)))
+        mean = source.mean(axis=0)
+        assert np.allclose(out[~kept], mean[None], atol=1e-5)  # masked frames: the mean
+        masked_frames.append(int((~kept).sum()))
+    masked_frames = np.array(masked_frames)
+    assert masked_frames.max() <= augment.TIME_MASKS * augment.MAX_MASK_FRAMES
+    assert (masked_frames > 0).mean() > 0.7  # most examples are masked, some frames only
+    assert masked_frames.mean() < 49 / 4
+
+
+def test_the_recipe_offers_exactly_the_registered_augmentations():
+    from pipeline.recipe import SECTIONS
+    from pipeline.training import augment
+    field = {f.name: f for f in dataclasses.fields(SECTIONS["train"])}["augment"]
+    assert field.metadata["choices"] == augment.NAMES
 
 
 def test_augmentation_is_not_part_of_the_trained_or_saved_model(tmp_path):

@@ -2,18 +2,26 @@
 
 A signal handler raises KeyboardInterrupt wherever the main thread happens to be; when that
 is a finalizer (`__del__`, a weakref callback: TensorFlow runs many during training) Python
-prints the exception and carries on. So the handler also records the request, and training
-loops and stage boundaries call `check()`, which raises again.
+prints the exception and carries on, and inside TensorFlow's own Python (its traceback
+recorder while an op is built) the raise comes out as a RuntimeError ("Concurrent
+access?"), not as an interrupt. So the handler also records the request, training loops and
+stage boundaries call `check()`, which raises again, and inside `deferred()` (a training
+loop that calls `check()` after every batch) the first signal only records: the stop then
+happens at the batch boundary. A second signal raises at once, for a loop that hangs.
 """
+import contextlib
 import signal
 
 _requested: int | None = None
+_deferring = 0
 
 
 def _handler(signum, frame):
     global _requested
+    repeated = _requested is not None
     _requested = signum
-    raise KeyboardInterrupt
+    if not _deferring or repeated:
+        raise KeyboardInterrupt
 
 
 def install() -> None:
@@ -30,3 +38,17 @@ def check() -> None:
     """Raises KeyboardInterrupt if a stop was requested, even if its first raise was lost."""
     if _requested is not None:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred():
+    """A first signal inside only records the stop; the caller must `check()` often (after
+    every training batch). Raises on the way in and out if a stop was requested."""
+    global _deferring
+    check()
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    check()

@@ -159,7 +159,9 @@ def main(argv):
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except Exception as e:  # noqa: BLE001 -- only a lost tf.distribute peer becomes a line.
+    except Exception as e:  # noqa: BLE001 -- a lost tf.distribute peer becomes a line.
+        if interrupt.requested():  # The stop's raise, turned into another error by TF.
+            stop_interrupted(commands[0])
         peer = distribute.lost_peer(e)
         if peer is None:
             raise
@@ -167,10 +169,14 @@ def main(argv):
               f"last finished stage", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        resume = ("; finished stages are kept, rerun the same command to resume"
-                  if commands[0] == "quantize" else "")
-        print(f"error: interrupted{resume}", file=sys.stderr)
-        sys.exit(130)
+        stop_interrupted(commands[0])
+
+
+def stop_interrupted(command: str):
+    resume = ("; finished stages are kept, rerun the same command to resume"
+              if command == "quantize" else "")
+    print(f"error: interrupted{resume}", file=sys.stderr)
+    sys.exit(130)
 
 
 def run():

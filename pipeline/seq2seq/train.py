@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from pipeline.bookkeeping import progress
+from pipeline.bookkeeping import interrupt, progress
 from pipeline.keras import keras, tf
 from pipeline.seq2seq import model as seq_model
 from pipeline.seq2seq import score
@@ -112,7 +112,9 @@ def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_s
     for epoch in range(1, epochs + 1):
         start, losses = time.time(), []
         for s, t_in, labels in batches(source, target, batch_size, rng):
-            losses.append(float(step(tf.constant(s), tf.constant(t_in), tf.constant(labels))))
+            with interrupt.deferred():  # A stop lands between steps, not inside TF's Python.
+                losses.append(float(step(tf.constant(s), tf.constant(t_in),
+                                         tf.constant(labels))))
             if len(losses) % 200 == 0:
                 progress.say(f"[train] epoch {epoch}: step {len(losses)}, loss "
                              f"{np.mean(losses[-200:]):.4f}, {time.time() - start:.0f} s")

@@ -1,8 +1,7 @@
 """Compile-and-fit and Keras-side accuracy, shared by every training stage.
 
 The baseline stage may use a cosine learning-rate schedule and training-time augmentation
-(`flip_crop`); both live here, outside the model: the model is what gets converted, so no
-augmentation layer may end up inside it.
+(`augment`: applied to batches here, outside the model).
 """
 import dataclasses
 
@@ -10,14 +9,12 @@ import numpy as np
 
 from pipeline.bookkeeping import interrupt, progress
 from pipeline.data import Dataset, model_inputs
-from pipeline.training import heads
+from pipeline.training import augment as augment_, heads
 from pipeline.training.distill import Distiller, Teacher
 from pipeline.errors import PipelineError
 from pipeline.keras import keras, tf
 
 SCHEDULES = ("constant", "cosine")
-AUGMENTS = ("none", "flip_crop")
-SHIFT_PIXELS = 4  # flip_crop: random shift of up to this many pixels, zero padded.
 
 
 def compile_model(model, learning_rate, head: str = "linear", targets: str = "labels",
@@ -59,41 +56,17 @@ def learning_rate_for(schedule: str, learning_rate: float, total_steps: int):
     raise PipelineError(f"unknown learning-rate schedule {schedule!r}; use one of {SCHEDULES}")
 
 
-def flip_crop(images, shift: int = SHIFT_PIXELS):
-    """A batch of NHWC images, each randomly flipped left-right and shifted by up to `shift`
-    pixels in each direction (zero padding): the standard CIFAR augmentation."""
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
-    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-    padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]])
-    dy = tf.random.uniform([batch, 1], 0, 2 * shift + 1, dtype=tf.int32)
-    dx = tf.random.uniform([batch, 1], 0, 2 * shift + 1, dtype=tf.int32)
-    rows = dy + tf.range(height)[None, :]
-    cols = dx + tf.range(width)[None, :]
-    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(cropped, cols, axis=2, batch_dims=1)
-
-
 def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, augment: str):
     """A shuffled, batched `tf.data.Dataset` of (x, y) with `augment` applied per batch.
 
     Sequential (not parallel) map: with op determinism on, the random draws then follow
     the global seed and a run is reproducible.
     """
-    if augment == "none":
-        fn = None
-    elif augment == "flip_crop":
-        if x.ndim != 4:
-            raise PipelineError(
-                f"--augment=flip_crop needs NHWC images; the training inputs are {x.shape[1:]}")
-        fn = flip_crop
-    else:
-        raise PipelineError(f"unknown augmentation {augment!r}; use one of {AUGMENTS}")
+    fn = augment_.batch_fn(augment, x.shape)
     ds = tf.data.Dataset.from_tensor_slices((model_inputs(x), y))
     ds = ds.shuffle(len(x), reshuffle_each_iteration=True).batch(batch_size)
     if fn is not None:
-        ds = ds.map(lambda images, labels: (fn(images), labels))
+        ds = ds.map(lambda inputs, labels: (fn(inputs), labels))
     return ds.prefetch(2)
 
 
@@ -111,8 +84,8 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
     """Trains `model` on the train split with `optimizer`: on the cross-entropy that fits its
     `head` (see `heads`), or on the distillation loss against `teacher` when one is given.
 
-    `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: "none" or
-    "flip_crop" (applied to training batches only, never part of the model).
+    `schedule`: "constant" or "cosine" (decays to 0 over all `epochs`); `augment`: a name of
+    `augment.NAMES` (training batches only, never part of the model).
     """
     total_steps = steps_per_epoch(dataset, batch_size) * epochs
     rate = learning_rate_for(schedule, learning_rate, total_steps)
@@ -123,13 +96,15 @@ def fit(model, dataset: Dataset, *, epochs: int, learning_rate: float, batch_siz
         trainee = Distiller(model, teacher)
         trainee.compile(optimizer=make_optimizer(optimizer, rate))
     callbacks = [*callbacks, StopWhenInterrupted()]
-    if epochs and augment == "none":
-        trainee.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs,
-                    shuffle=True, callbacks=callbacks, verbose=progress.keras_verbose())
-    elif epochs:
-        batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
-        trainee.fit(batches, epochs=epochs, callbacks=callbacks,
-                    verbose=progress.keras_verbose())
+    with interrupt.deferred():  # A stop lands between batches, not inside TF's Python.
+        if epochs and augment == "none":
+            trainee.fit(dataset.x_train, dataset.y_train, batch_size=batch_size,
+                        epochs=epochs, shuffle=True, callbacks=callbacks,
+                        verbose=progress.keras_verbose())
+        elif epochs:
+            batches = augmented_batches(dataset.x_train, dataset.y_train, batch_size, augment)
+            trainee.fit(batches, epochs=epochs, callbacks=callbacks,
+                        verbose=progress.keras_verbose())
     if trainee is not model:
         # The student leaves the Distiller compiled as a model of its own, with the
         # optimizer that trained it: it is saved, reloaded and fine-tuned like any baseline.
