@@ -4,12 +4,8 @@ translations; the file to ship. No TensorFlow here."""
 import os
 
 from pipeline.bookkeeping import artifacts, provenance
-from pipeline.report.assemble import timings
+from pipeline.report.assemble import near_smallest, timings
 from pipeline.seq2seq import convert
-
-# Files this much larger (gzip) than the smallest within budget still compete on speed.
-SIZE_SLACK = 0.10
-
 
 def variants(runner) -> list[dict]:
     metrics = runner.metrics
@@ -28,7 +24,7 @@ def variants(runner) -> list[dict]:
 
 def deliverable(found: list[dict], budget: float) -> dict:
     """Decided on the validation split: of the integer-weight files within `budget` BLEU of
-    float, the fastest among those at most SIZE_SLACK larger (gzip) than the smallest (the
+    float, the fastest among those near the smallest (gzip, `assemble.SIZE_SLACK`; the
     issue: ship the faster of loop and pieces at equal BLEU); when none is within budget,
     the best-scoring one, flagged. The test split's figures are reported, not used."""
     reference = next((v for v in found if v["name"] == "float"), None)
@@ -38,8 +34,7 @@ def deliverable(found: list[dict], budget: float) -> dict:
     floor = reference["validation"]["bleu"] - budget
     meeting = [v for v in candidates if v["validation"]["bleu"] >= floor]
     if meeting:
-        smallest = min(v["gzip_bytes"] for v in meeting)
-        chosen = min((v for v in meeting if v["gzip_bytes"] <= smallest * (1 + SIZE_SLACK)),
+        chosen = min(near_smallest(meeting),
                      key=lambda v: ((v["latency_ms"] or {}).get("median", float("inf")),
                                     v["gzip_bytes"]))
     else:
