@@ -127,15 +127,15 @@ def test_waveform_file_agrees_with_features_file(trained, files):
 @pytest.mark.slow
 def test_the_whole_split_trains_far_above_chance():
     """The loader, front end and recipe on every training clip (a clean and one augmented
-    copy, 20 epochs: 152k rows, as many as the issue's 40-epoch probe saw) stay far above
-    chance on the speaker-disjoint test clips. The recipe's own figure (24 epochs on 10
+    copy, 12 epochs: 92k rows; 10 epochs scored 83.8% and 85.2% from two seeds) stay far
+    above chance on the speaker-disjoint test clips. The recipe's own figure (24 epochs on 10
     copies, 10 minutes) is the benchmark's: benchmarks/results/kws-quantize-*.md."""
     from pipeline.training import fit
     entry = registry.get("kws")
     dataset = kws.load_data(DATA_DIR, copies=2)
     recipe = entry.recipe
     model = entry.make(dataset, recipe)
-    fit.fit(model, dataset, epochs=20, learning_rate=recipe.learning_rate,
+    fit.fit(model, dataset, epochs=12, learning_rate=recipe.learning_rate,
             batch_size=recipe.batch_size, schedule=recipe.lr_schedule,
             label_smoothing=recipe.label_smoothing)
     accuracy = fit.accuracy(model, dataset, 256, "linear")
