@@ -8,7 +8,7 @@ from pipeline.data import Dataset
 from pipeline.recipe import Recipe
 
 # CI=true turns every skip into a failure (see ci_skips.py).
-pytest_plugins = ["ci_skips"]
+pytest_plugins = ["ci_skips", "slow_first"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
