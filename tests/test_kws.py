@@ -151,6 +151,8 @@ def test_mediapipe_audio_classifier_reads_the_waveform_file(clips, trained, file
     model, check = waveform.with_client(files[1], test)
     assert check["loads"], check
     assert check["agreement"] >= 0.99 and check["chunks_per_clip"] == [1]
+    named = {i: n for i, n in enumerate(check["labels"]) if n}  # the classes it returned
+    assert named and all(n == str(clips["labels"][i]) for i, n in named.items()), named
     assert mediapipe_audio.classify(model, trained["waveforms"][:2], 16000)["top"].shape == (2,)
 
 

@@ -96,8 +96,9 @@ def check_audio_file(model, clips: np.ndarray, y_test: np.ndarray, sample_rate: 
         return {**out, "reason": result["why"]}
     out["client"] += f" {result['version']}"
     return {**out, "top1": result["accuracy_mediapipe"], "litert_top1": result["accuracy_litert"],
-            "agreement": result["agreement"], "ties": 0,
-            "disagree": result["disagreements"], "chunks_per_clip": result["chunks_per_clip"]}
+            "agreement": result["agreement"], "ties": result["ties"],
+            "disagree": result["disagreements"], "chunks_per_clip": result["chunks_per_clip"],
+            "labels_read": result["labels"]}
 
 
 def audio_deployable(variant: dict) -> bool:

@@ -9,6 +9,7 @@ arrays travel as .npy files. No TensorFlow here.
 Agreement: a clip agrees when MediaPipe's top class is LiteRT's top class, or scores on
 LiteRT as high as it (a tie either runtime may break either way).
 """
+import json
 import os
 import subprocess
 import tempfile
@@ -53,7 +54,8 @@ def write_metadata(model: bytes, *, name: str, description: str, labels: tuple,
 
 
 def classify(model: bytes, clips: np.ndarray, sample_rate: int) -> dict:
-    """MediaPipe's top class per clip (N x samples float32) and its chunk count per clip."""
+    """MediaPipe's top class per clip (N x samples float32), its chunk count per clip and
+    `names`: the category name it gave each class it returned (from the file's labels)."""
     with tempfile.TemporaryDirectory() as tmp:
         model_path, clips_path, out_path = (os.path.join(tmp, n) for n in
                                             ("model.tflite", "clips.npy", "out.npy"))
@@ -64,7 +66,9 @@ def classify(model: bytes, clips: np.ndarray, sample_rate: int) -> dict:
         out = np.load(out_path, allow_pickle=False)
         with open(out_path + ".version", encoding="utf-8") as f:
             version = f.read().strip()
-    return {"top": out[:, 0], "chunks": out[:, 1], "version": version}
+        with open(out_path + ".labels.json", encoding="utf-8") as f:
+            names = {int(index): name for index, name in json.load(f).items()}
+    return {"top": out[:, 0], "chunks": out[:, 1], "version": version, "names": names}
 
 
 def check(model: bytes, clips: np.ndarray, labels: np.ndarray, sample_rate: int) -> dict:
@@ -84,6 +88,8 @@ def check(model: bytes, clips: np.ndarray, labels: np.ndarray, sample_rate: int)
     return {"loads": True, "version": client["version"], "clips": int(len(top)),
             "agreement": float(agrees.mean()),
             "disagreements": int((~agrees).sum()),
+            "ties": int(np.sum(agrees & (top != litert_top))),
             "accuracy_mediapipe": float(np.mean(top == labels)),
             "accuracy_litert": float(np.mean(litert_top == labels)),
-            "chunks_per_clip": sorted({int(c) for c in client["chunks"]})}
+            "chunks_per_clip": sorted({int(c) for c in client["chunks"]}),
+            "labels": [client["names"].get(i, "") for i in range(litert.shape[-1])]}

@@ -11,7 +11,8 @@ metadata writer has no audio input of its own (only image, text and features), s
 tensor's AudioProperties (sample rate, channels) are set on a TensorMd here; the packing is
 the image worker's (`mediapipe_worker._populate`), imported from beside this file.
 `classify`: every clip (rows of CLIPS_NPY, float32 in -1..1) in AUDIO_CLIPS mode; OUT_NPY
-gets, per clip, the top category index of the first chunk and the number of chunks.
+gets, per clip, the top category index of the first chunk and the number of chunks;
+OUT_NPY.labels.json the category name MediaPipe gave each index it returned.
 Exit codes: 3 mediapipe does not import, 5 classification failed, 6 metadata failed.
 """
 import json
@@ -78,13 +79,17 @@ def classify(model_path: str, clips_path: str, out_path: str, sample_rate: str) 
     clips = np.load(clips_path, allow_pickle=False)
     options = audio_classifier.AudioClassifierOptions(
         base_options=base_options.BaseOptions(model_asset_path=model_path), max_results=1)
-    out = np.zeros((len(clips), 2), np.int32)
+    out, names = np.zeros((len(clips), 2), np.int32), {}
     with audio_classifier.AudioClassifier.create_from_options(options) as classifier:
         for i, clip in enumerate(clips):
             results = classifier.classify(
                 audio_data.AudioData.create_from_array(clip, float(sample_rate)))
-            out[i] = (results[0].classifications[0].categories[0].index, len(results))
+            top = results[0].classifications[0].categories[0]
+            out[i] = (top.index, len(results))
+            names[int(top.index)] = top.category_name or ""
     np.save(out_path, out, allow_pickle=False)
+    with open(out_path + ".labels.json", "w", encoding="utf-8") as f:
+        json.dump(names, f)
     import mediapipe
     with open(out_path + ".version", "w", encoding="utf-8") as f:
         f.write(mediapipe.__version__)
