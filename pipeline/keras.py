@@ -28,6 +28,17 @@ if not progress.verbose():
     tf.get_logger().setLevel("ERROR")
     absl_logging.set_verbosity(absl_logging.WARNING)
 
+
+def not_optimizer_reload_notice(record) -> bool:
+    """False for tf_keras' warning that a reloaded model's saved optimizer state does not
+    fit its new optimizer (a brought model saved untrained has one optimizer variable). Every
+    fine-tuning stage compiles an optimizer of its own, so no state is lost that was used."""
+    return "Skipping variable loading for optimizer" not in record.getMessage()
+
+
+if not progress.verbose():
+    absl_logging.get_absl_logger().addFilter(not_optimizer_reload_notice)
+
 __all__ = ["tf", "keras", "tfmot", "SafeModeScope", "seed_everything"]
 
 

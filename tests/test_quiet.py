@@ -86,3 +86,16 @@ def test_a_run_is_quiet_by_default_and_verbose_shows_the_libraries():
     verbose = _run("verbose")
     assert any("fully_quantize:" in line for line in verbose)
     assert any(line.startswith(("I0000", "W0000")) for line in verbose)
+
+
+def test_the_optimizer_reload_notice_is_dropped_and_other_warnings_pass(caplog):
+    """tf_keras warns through absl when a brought model saved untrained is reloaded and
+    fine-tuned (its saved optimizer holds 1 variable, the new one 77): not the user's
+    business, since every fine-tuning stage compiles an optimizer of its own."""
+    from absl import logging as absl_logging
+    import pipeline.keras  # noqa: F401 -- installs the filter
+    with caplog.at_level("WARNING"):
+        absl_logging.warning("Skipping variable loading for optimizer 'Adam', because it "
+                             "has 77 variables whereas the saved optimizer has 1 variables. ")
+        absl_logging.warning("a warning that matters")
+    assert [r.getMessage() for r in caplog.records] == ["a warning that matters"]
