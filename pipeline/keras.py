@@ -22,12 +22,6 @@ with progress.native_output_filtered(), progress.library_warnings_ignored():
     import tensorflow_model_optimization as tfmot  # noqa: E402
     from tf_keras.src.saving.serialization_lib import SafeModeScope  # noqa: E402
 
-# SavedModel export and the converter (inside every conversion) log at INFO through Python
-# and absl logging; those lines would bury the stage banners.
-if not progress.verbose():
-    tf.get_logger().setLevel("ERROR")
-    absl_logging.set_verbosity(absl_logging.WARNING)
-
 
 def not_optimizer_reload_notice(record) -> bool:
     """False for tf_keras' warning that a reloaded model's saved optimizer state does not
@@ -36,7 +30,11 @@ def not_optimizer_reload_notice(record) -> bool:
     return "Skipping variable loading for optimizer" not in record.getMessage()
 
 
+# SavedModel export and the converter (inside every conversion) log at INFO through Python
+# and absl logging; those lines would bury the stage banners.
 if not progress.verbose():
+    tf.get_logger().setLevel("ERROR")
+    absl_logging.set_verbosity(absl_logging.WARNING)
     absl_logging.get_absl_logger().addFilter(not_optimizer_reload_notice)
 
 __all__ = ["tf", "keras", "tfmot", "SafeModeScope", "seed_everything"]

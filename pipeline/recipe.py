@@ -15,6 +15,7 @@ import json
 import types
 
 from pipeline.errors import PipelineError
+from pipeline.training import augment
 
 SECTIONS: dict[str, type] = {}
 DEFAULT_SEED = 1234
@@ -179,8 +180,7 @@ class TrainConfig(Section):
                                   "puts this much probability evenly on all classes.")
     augment: str = knob("none", "Baseline training augmentation (flip_crop: random horizontal "
                         "flip + 4-pixel shift, for CIFAR images; time_mask: spans of frames "
-                        "set to their mean, for MFCCs).",
-                        choices=("none", "flip_crop", "time_mask"))
+                        "set to their mean, for MFCCs).", choices=augment.NAMES)
     alpha: float = knob(1.0, "Width multiplier of models that have one (mobilenet_v2).")
     input_size: int = knob(0, "Square input size images are resized to (mobilenet_v2; 0: "
                            "native).", minimum=0)

@@ -146,11 +146,14 @@ def test_time_mask_sets_spans_of_frames_to_their_mean_and_keeps_the_rest(channel
     assert masked_frames.mean() < 49 / 4
 
 
-def test_the_recipe_offers_exactly_the_registered_augmentations():
-    from pipeline.recipe import SECTIONS
+def test_the_recipe_takes_every_registered_augmentation_and_rejects_others():
+    from pipeline.recipe import SECTIONS, ConfigError, Recipe
     from pipeline.training import augment
     field = {f.name: f for f in dataclasses.fields(SECTIONS["train"])}["augment"]
     assert field.metadata["choices"] == augment.NAMES
+    assert [Recipe(augment=name).augment for name in augment.NAMES] == list(augment.NAMES)
+    with pytest.raises(ConfigError, match="augment"):
+        Recipe(augment="mixup")
 
 
 def test_augmentation_is_not_part_of_the_trained_or_saved_model(tmp_path):

@@ -7,6 +7,7 @@ from pipeline.bookkeeping import artifacts, provenance
 from pipeline.report.assemble import near_smallest, timings
 from pipeline.seq2seq import convert
 
+
 def variants(runner) -> list[dict]:
     metrics = runner.metrics
     found = [dict(metrics[f"validate_{v.name}"]) for v in convert.VARIANTS

@@ -7,12 +7,14 @@ gets converted, so no augmentation layer may end up inside it), by name:
   spans of up to MAX_MASK_FRAMES frames per example set to that example's mean over time
   of each coefficient (SpecAugment's time masking; the mean, not zero, because raw MFCCs
   are not centred: zero would be a loud, odd frame).
+
+TensorFlow is imported inside the functions: the recipe reads `NAMES` for its choices and
+stays free of TensorFlow.
 """
 import dataclasses
 from typing import Callable
 
 from pipeline.errors import PipelineError
-from pipeline.keras import tf
 
 SHIFT_PIXELS = 4
 TIME_MASKS = 2
@@ -20,6 +22,7 @@ MAX_MASK_FRAMES = 8  # Of 49 frames (20 ms each): up to 160 ms per mask.
 
 
 def flip_crop(images, shift: int = SHIFT_PIXELS):
+    from pipeline.keras import tf
     batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
     flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
@@ -34,6 +37,7 @@ def flip_crop(images, shift: int = SHIFT_PIXELS):
 
 
 def time_mask(features, masks: int = TIME_MASKS, max_frames: int = MAX_MASK_FRAMES):
+    from pipeline.keras import tf
     batch, frames = tf.shape(features)[0], tf.shape(features)[1]
     mean = tf.reduce_mean(features, axis=1, keepdims=True)
     position = tf.range(frames)[None, :]
