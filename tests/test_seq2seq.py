@@ -39,13 +39,35 @@ def test_tokenizer_round_trip():
     assert vocab.decode(ids) == "¿ dónde está tom ?"
     assert vocab.detokenize(ids + [tokenizer.END_ID, 7]) == "¿Dónde está Tom?"
     assert vocab.detokenize(vocab.encode("¡hola, maría!", 20)) == "¡Hola, María!"
-    assert vocab.encode("unseen words", 20) == [tokenizer.UNK_ID, tokenizer.UNK_ID]
+    # A word not in the vocabulary is spelt in pieces; one with an unseen letter ("w") is
+    # [unk].
+    assert vocab.decode(vocab.encode("unseen words", 20)) == "unseen [unk]"
+    assert len(vocab.encode("unseen", 20)) > 1
     assert tokenizer.Vocabulary.from_dict(vocab.to_dict()) == vocab
     assert vocab.words[:4] == tokenizer.SPECIALS
 
 
+def test_pieces_are_wordpiece_as_tokenizers_encodes_them():
+    """Our few-line encoder (the one an app copies) gives the ids Hugging Face's WordPiece
+    gives with the same vocabulary, on real sentences and a small vocabulary (many pieces)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    pairs = data.read_pairs(DATA_DIR).take(3000)
+    vocab = tokenizer.build(pairs.spanish[:2000], 300)
+    reference = Tokenizer(models.WordPiece(vocab.index, unk_token=tokenizer.UNK,
+                                           max_input_chars_per_word=tokenizer.MAX_WORD_CHARS))
+    reference.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    held_out = pairs.spanish[2000:]
+    ours = [vocab.encode(t, 100) for t in held_out]
+    assert ours == [reference.encode(" ".join(tokenizer.split(t))).ids for t in held_out]
+    assert sum(map(len, ours)) > 1.5 * sum(len(tokenizer.split(t)) for t in held_out)
+    known = [(ids, t) for ids, t in zip(ours, held_out) if tokenizer.UNK_ID not in ids]
+    assert len(known) > 0.9 * len(held_out)  # [unk]: only a letter the 2,000 never had.
+    assert [vocab.decode(ids) for ids, _ in known] == [" ".join(tokenizer.split(t))
+                                                       for _, t in known]
+
+
 def test_target_rows_start_end_and_pad():
-    vocab = tokenizer.build(["uno dos tres"], 10)
+    vocab = tokenizer.build(["uno dos tres"], 60)
     rows = data.encode_target(vocab, ["uno dos", "uno dos tres cuatro"], 3)
     assert rows.shape == (2, 5)
     assert rows[0].tolist() == [2, vocab.index["uno"], vocab.index["dos"], 3, 0]
@@ -112,9 +134,7 @@ def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
     from pipeline.seq2seq import litert
     texts, trained, history, saved, folder = tiny
     vocabulary = tmp_path / "vocabulary.json"
-    vocabulary.write_text(json.dumps({
-        "tokenizer": {"pattern": tokenizer.PATTERN, "length": texts.length},
-        "english": texts.english.to_dict(), "spanish": texts.spanish.to_dict()}))
+    vocabulary.write_text(json.dumps(texts.vocabulary_file()))
     doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "translation.md"),
                encoding="utf-8").read()
     code = regex.search(r"```python\n(.*?)```", doc, regex.S).group(1)

@@ -21,7 +21,8 @@ class Corpus:
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         pairs = self.splits["train"]
-        keep = data.fits(pairs.english, self.length) & data.fits(pairs.spanish, self.length)
+        keep = (data.fits(self.english, pairs.english, self.length)
+                & data.fits(self.spanish, pairs.spanish, self.length))
         english = [t for t, k in zip(pairs.english, keep) if k]
         spanish = [t for t, k in zip(pairs.spanish, keep) if k]
         return (data.encode_source(self.english, english, self.length),
@@ -34,6 +35,14 @@ class Corpus:
         return Dataset("spa-eng", x, y, self.source("test"),
                        data.encode_target(self.spanish, test.spanish, self.length),
                        num_classes=len(self.spanish))
+
+    def vocabulary_file(self) -> dict:
+        """`vocabulary.json`: the tokenizer rule and both vocabularies (what an app needs)."""
+        return {"tokenizer": {"pattern": tokenizer.PATTERN, "lowercase": True,
+                              "subwords": "WordPiece", "continues": tokenizer.CONTINUES,
+                              "max_word_chars": tokenizer.MAX_WORD_CHARS,
+                              "specials": list(tokenizer.SPECIALS), "length": self.length},
+                "english": self.english.to_dict(), "spanish": self.spanish.to_dict()}
 
     def describe(self) -> dict:
         return {"source": "manythings.org spa-eng.zip (Tatoeba; CC-BY 2.0 FR)",

@@ -78,6 +78,6 @@ def encode_target(vocab: tokenizer.Vocabulary, texts, length: int) -> np.ndarray
     return out
 
 
-def fits(vocab_texts, length: int) -> np.ndarray:
-    """Which texts have at most `length` tokens (training keeps only those)."""
-    return np.array([len(tokenizer.split(t)) <= length for t in vocab_texts], bool)
+def fits(vocab: tokenizer.Vocabulary, texts, length: int) -> np.ndarray:
+    """Which texts have at most `length` tokens, pieces counted (training keeps only those)."""
+    return np.array([len(vocab.encode(t, length + 1)) <= length for t in texts], bool)

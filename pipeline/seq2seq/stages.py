@@ -46,11 +46,7 @@ def save_checkpoint(ctx, model, history) -> None:
 
 def write_vocabulary(ctx) -> None:
     from pipeline.bookkeeping import artifacts
-    from pipeline.seq2seq import tokenizer
-    artifacts.write_json(ctx.path(VOCAB_FILE), {
-        "tokenizer": {"pattern": tokenizer.PATTERN, "lowercase": True,
-                      "specials": list(tokenizer.SPECIALS), "length": ctx.corpus.length},
-        "english": ctx.corpus.english.to_dict(), "spanish": ctx.corpus.spanish.to_dict()})
+    artifacts.write_json(ctx.path(VOCAB_FILE), ctx.corpus.vocabulary_file())
 
 
 def rebuilder(shape):
