@@ -101,6 +101,28 @@ def test_train_baseline_retrains_a_brought_model_from_fresh_weights(trained_tiny
     assert metrics["accuracy"] > 0.8  # It learned (4 classes).
 
 
+def test_train_baseline_keeps_what_training_cannot_set_again(quadrants):
+    """An adapted Normalization (the user's statistics) and a frozen layer keep their
+    weights through --train_baseline; the trainable layers start fresh."""
+    from pipeline.keras import keras
+    from pipeline.stages import train
+    inputs = keras.Input(quadrants.x_train.shape[1:])
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(quadrants.x_train[:256] * 3 + 5)
+    frozen = keras.layers.Conv2D(4, 3, name="frozen", trainable=False)
+    x = keras.layers.Flatten()(frozen(norm(inputs)))
+    brought = keras.Model(inputs, keras.layers.Dense(4, name="head")(x))
+    before = {l.name: [w.copy() for w in l.get_weights()] for l in brought.layers}
+
+    retrained, metrics = train.baseline(brought, quadrants, recipe_with("--train_baseline"),
+                                        pretrained=True)
+    assert metrics["kept_weights"] == ["norm", "frozen"]
+    for name in ("norm", "frozen"):
+        assert all(np.array_equal(a, b) for a, b in
+                   zip(before[name], retrained.get_layer(name).get_weights()))
+    assert not np.array_equal(before["head"][0], retrained.get_layer("head").get_weights()[0])
+
+
 # --------------------------------------------------------------------------- distillation
 
 

@@ -37,14 +37,35 @@ def baseline(model, dataset: Dataset, recipe: Recipe, pretrained: bool = False,
     it from fresh weights instead.
     """
     if pretrained and recipe.train_baseline:
-        from pipeline.keras import keras
-        model = keras.models.clone_model(model)  # Fresh initialisers.
-    elif pretrained and teacher is None:
+        model, kept = fresh_weights(model)
+        trained, metrics = train(model, dataset, recipe, teacher)
+        return trained, {**metrics, "kept_weights": kept}
+    if pretrained and teacher is None:
         head = heads.head_kind(model)
         fit.compile_model(model, recipe.learning_rate, head)
         return model, {**fit.scores(model, dataset, recipe.eval_batch_size, head),
                        "epochs": 0, "pretrained": True, "head": head}
     return train(model, dataset, recipe, teacher)
+
+
+def fresh_weights(model):
+    """(a copy of `model` with fresh initial weights, the layers that kept theirs): a layer
+    whose weights are all non-trainable keeps them, since training would never set them
+    again: an adapted Normalization (the statistics of the user's data) or a frozen,
+    pretrained block. Their names are printed: the user asked for fresh weights."""
+    from pipeline.bookkeeping import progress
+    from pipeline.keras import keras
+    fresh = keras.models.clone_model(model)
+    kept = []
+    for old, new in zip(model.layers, fresh.layers):
+        if old.weights and not old.trainable_weights:
+            new.set_weights(old.get_weights())
+            kept.append(old.name)
+    if kept:
+        progress.say(f"[train] --train_baseline: fresh weights except {', '.join(kept)} "
+                     f"(not trainable: an adapted normalization or a frozen layer keeps its "
+                     f"weights)")
+    return fresh, kept
 
 
 def run_baseline(inputs, ctx):
