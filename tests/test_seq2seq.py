@@ -66,6 +66,22 @@ def test_pieces_are_wordpiece_as_tokenizers_encodes_them():
                                                        for _, t in known]
 
 
+def test_vocabulary_is_the_same_in_every_process():
+    """A resumed run rebuilds the vocabulary in a new process: it must be the one the model
+    learnt. Hugging Face's trainer alone gave a token or two different from run to run
+    (hash-map order breaking ties); four fresh processes must agree."""
+    import subprocess
+    import sys
+    code = ("import hashlib; from pipeline.seq2seq import data, tokenizer; "
+            f"p = data.read_pairs({DATA_DIR!r}).take(20000); "
+            "v = tokenizer.build(p.spanish, 2000); "
+            "print(hashlib.sha256('\\n'.join(v.words).encode()).hexdigest())")
+    root = os.path.join(os.path.dirname(__file__), "..")
+    digests = {subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                              capture_output=True, text=True).stdout for _ in range(4)}
+    assert len(digests) == 1, digests
+
+
 def test_target_rows_start_end_and_pad():
     vocab = tokenizer.build(["uno dos tres"], 60)
     rows = data.encode_target(vocab, ["uno dos", "uno dos tres cuatro"], 3)

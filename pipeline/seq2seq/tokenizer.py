@@ -124,13 +124,21 @@ def build(texts, size: int) -> Vocabulary:
 
 def _wordpiece_vocabulary(lines, size: int) -> list[str]:
     """Tokens by id: the specials, then what the trainer chose, on lines of words already
-    split (so its whitespace split sees our words)."""
+    split (so its whitespace split sees our words).
+
+    The trainer gives each "##" letter an id in hash-map order, and those ids break ties
+    between merges of equal counts, so two runs on the same text differed by a token or
+    two (tokenizers#1794): a resumed run would then read ids its model never learnt.
+    Every "##" letter is handed to it first, in sorted order, so the ids and the merges
+    are fixed."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    lines = list(lines)
+    letters = sorted({c for line in lines for c in line if not c.isspace()})
     learner = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix=CONTINUES,
                                          max_input_chars_per_word=MAX_WORD_CHARS))
     learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     learner.train_from_iterator(lines, trainers.WordPieceTrainer(
-        vocab_size=size, special_tokens=list(SPECIALS), continuing_subword_prefix=CONTINUES,
-        show_progress=False))
+        vocab_size=size, special_tokens=[*SPECIALS, *(CONTINUES + c for c in letters)],
+        continuing_subword_prefix=CONTINUES, show_progress=False))
     vocab = learner.get_vocab()
     return sorted(vocab, key=vocab.get)
