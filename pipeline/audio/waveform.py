@@ -129,7 +129,9 @@ def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
     clips = kws.read_waveforms(data_dir)
     pick = np.random.default_rng(0).choice(len(clips["x_train"]), calibration_clips,
                                            replace=False)
-    model = convert(qat_network(out_dir), clips["x_train"][np.sort(pick)])
+    report = artifacts.read_json(os.path.join(out_dir, "report.json"))
+    clustered = report["config"]["recipe"]["clusters"] > 0
+    model = convert(qat_network(out_dir, clustered), clips["x_train"][np.sort(pick)])
     with open(os.path.join(out_dir, "model_int8.tflite"), "rb") as f:
         features_file = f.read()
     model, client = with_client(model, clips)
