@@ -3,7 +3,10 @@
 commit, the date and the host's CPU model and ISA flags. No TensorFlow here.
 
     python -m pipeline.seq2seq.benchmark artifacts/translator "<command that made it>" \
-        ["note"] [training log, for the loss per 200 steps]
+        ["note"] [training log, for the loss per 200 steps] [--name=STEM] [--run_commit=C]
+
+`--name`: the results file's stem (default translator-<date>; an existing file is not
+overwritten); `--run_commit`: the commit the run was made at, when not HEAD.
 """
 import datetime
 import json
@@ -31,7 +34,8 @@ def steps(log_path: str) -> list[dict]:
                 for e, s, l, t in STEP_LINE.findall(f.read())]
 
 
-def collect(out_dir: str, command: str, note: str = "", log_path: str = "") -> dict:
+def collect(out_dir: str, command: str, note: str = "", log_path: str = "",
+            run_commit: str = "") -> dict:
     path = os.path.join(out_dir, "report.json")
     figures = artifacts.read_json(path) if os.path.exists(path) else None
     checkpoint = os.path.join(out_dir, stages.CHECKPOINT_FILE + ".json")
@@ -42,7 +46,8 @@ def collect(out_dir: str, command: str, note: str = "", log_path: str = "") -> d
     return {"model": "translator", "date": datetime.date.today().isoformat(),
             "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
-            "command": command, "commit": commit, "host": host(), "note": note,
+            "command": command, "commit": commit, "run_commit": run_commit or commit,
+            "host": host(), "note": note,
             "finished": bool(figures and figures.get("variants")),
             "bleu_per_epoch_validation": epochs,
             "loss_per_200_steps": steps(log_path) if log_path else [],
@@ -60,7 +65,9 @@ def collect(out_dir: str, command: str, note: str = "", log_path: str = "") -> d
 def markdown(result: dict) -> str:
     h = result["host"]
     lines = [f"# translator, {result['date']}", "",
-             f"- command: `{result['command']}`", f"- commit: {result['commit']}",
+             f"- command: `{result['command']}`",
+             f"- commit: run at {result.get('run_commit', result['commit'])}, written at "
+             f"{result['commit']}",
              f"- host: {h['cpu']}, {h['cpus']} CPUs (load {h['load_average_at_write'][0]:.1f} "
              f"when written), ISA: {' '.join(h['isa'])}",
              f"- finished: {result['finished']}", *([f"- note: {result['note']}"]
@@ -84,10 +91,15 @@ def markdown(result: dict) -> str:
 
 
 def main(argv) -> None:
-    out_dir, command = argv[1], argv[2]
-    result = collect(out_dir, command, argv[3] if len(argv) > 3 else "",
-                     argv[4] if len(argv) > 4 else "")
-    base = os.path.join("benchmarks", "results", f"translator-{result['date']}")
+    options = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--"))
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    out_dir, command = args[0], args[1]
+    result = collect(out_dir, command, args[2] if len(args) > 2 else "",
+                     args[3] if len(args) > 3 else "", options.get("run_commit", ""))
+    name = options.get("name", f"translator-{result['date']}")
+    base = os.path.join("benchmarks", "results", name)
+    if os.path.exists(base + ".md"):
+        raise SystemExit(f"{base}.md exists: pass --name=<another stem>")
     artifacts.write_text(base + ".json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     artifacts.write_text(base + ".md", markdown(result))
     print(f"wrote {base}.json, {base}.md")
