@@ -154,6 +154,9 @@ def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
     doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "translation.md"),
                encoding="utf-8").read()
     code = regex.search(r"```python\n(.*?)```", doc, regex.S).group(1)
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"),
+                  encoding="utf-8").read()
+    assert f"```python\n{code}```" in readme  # README shows the same code.
     code = code[:code.index("\nprint(")]  # The call on the real run's files.
     scope = {}
     exec(code, scope)
