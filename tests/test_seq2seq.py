@@ -82,6 +82,30 @@ def test_vocabulary_is_the_same_in_every_process():
     assert len(digests) == 1, digests
 
 
+def test_a_checkpoint_is_scored_with_the_vocabulary_it_learnt(tmp_path):
+    """--from_checkpoint reads the vocabulary.json beside the checkpoint: the corpus it
+    scores with encodes by that vocabulary, even where a rebuilt one would differ."""
+    import json
+    from pipeline.errors import PipelineError
+    from pipeline.seq2seq import corpus
+    built = corpus.load(DATA_DIR, seed=0, vocab=300, length=8, limit=2000)
+    learnt = built.vocabulary_file()
+    words = learnt["spanish"]["words"]
+    a, b = words.index("."), words.index("tom")
+    words[a], words[b] = words[b], words[a]  # Other ids for two frequent tokens.
+    path = tmp_path / "vocabulary.json"
+    path.write_text(json.dumps(learnt))
+    english, spanish = corpus.Corpus.read_vocabularies(str(path), 8)
+    scored = corpus.load(DATA_DIR, seed=0, vocab=300, length=8, limit=2000,
+                         vocabularies=(english, spanish))
+    assert scored.vocabulary_file() == learnt != built.vocabulary_file()
+    assert scored.dataset().y_test.tolist() != built.dataset().y_test.tolist()
+    with pytest.raises(PipelineError, match="sequences of 8 tokens; this model takes 20"):
+        corpus.Corpus.read_vocabularies(str(path), 20)
+    with pytest.raises(PipelineError, match="not found"):
+        corpus.Corpus.read_vocabularies(str(tmp_path / "none.json"), 8)
+
+
 def test_target_rows_start_end_and_pad():
     vocab = tokenizer.build(["uno dos tres"], 60)
     rows = data.encode_target(vocab, ["uno dos", "uno dos tres cuatro"], 3)

@@ -44,6 +44,24 @@ class Corpus:
                               "specials": list(tokenizer.SPECIALS), "length": self.length},
                 "english": self.english.to_dict(), "spanish": self.spanish.to_dict()}
 
+    @staticmethod
+    def read_vocabularies(path: str, length: int) -> tuple:
+        """(English, Spanish) of a `vocabulary.json` a run wrote; one line when it is
+        missing or was written for another sequence length."""
+        import json
+        import os
+        from pipeline.errors import PipelineError
+        if not os.path.isfile(path):
+            raise PipelineError(f"{path} not found: a checkpoint is scored with the "
+                                f"vocabulary its run wrote beside it")
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        if found["tokenizer"]["length"] != length:
+            raise PipelineError(f"{path} is for sequences of {found['tokenizer']['length']} "
+                                f"tokens; this model takes {length}")
+        return (tokenizer.Vocabulary.from_dict(found["english"]),
+                tokenizer.Vocabulary.from_dict(found["spanish"]))
+
     def describe(self) -> dict:
         return {"source": "manythings.org spa-eng.zip (Tatoeba; CC-BY 2.0 FR)",
                 **{name: len(p) for name, p in self.splits.items()},
@@ -54,15 +72,17 @@ class Corpus:
 
 def load(data_dir: str, *, seed: int, vocab: int, length: int, limit: int = 0,
          test_percent: float = 2.0, validation_percent: float = 1.0,
-         target_vocab: int | None = None) -> Corpus:
+         target_vocab: int | None = None, vocabularies: tuple | None = None) -> Corpus:
     """`vocab` words per side, or `target_vocab` for Spanish; `limit`: only the first
-    `limit` pairs of the file (tests)."""
+    `limit` pairs of the file (tests); `vocabularies`: (English, Spanish) a model was
+    trained with, instead of building them."""
     pairs = data.read_pairs(data_dir)
     if limit:
         pairs = pairs.take(limit)
     splits = data.split(pairs, seed, test_percent, validation_percent)
     train = splits["train"]
-    corpus = Corpus(splits, tokenizer.build(train.english, vocab),
-                    tokenizer.build(train.spanish, target_vocab or vocab), length, 0)
+    english, spanish = vocabularies or (tokenizer.build(train.english, vocab),
+                                        tokenizer.build(train.spanish, target_vocab or vocab))
+    corpus = Corpus(splits, english, spanish, length, 0)
     kept = len(corpus.train_arrays()[0])
     return dataclasses.replace(corpus, dropped=len(train) - kept)

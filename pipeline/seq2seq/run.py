@@ -1,7 +1,7 @@
 """Runs the translator's stage list over an output folder with the shared resumable runner
 and writes its report (the generic compression report reads top-1 and pruning figures a
 translator does not have)."""
-import dataclasses
+import os
 
 from pipeline.bookkeeping import progress
 from pipeline.bookkeeping.lock import folder_lock
@@ -19,11 +19,15 @@ def run(entry, recipe, out_dir: str, data_dir: str | None = None, corpus=None, s
     from pipeline.seq2seq import report, stages
     from pipeline.seq2seq.model import Shape
     shape = shape or Shape(**translator.SHAPE)
+    # A checkpoint is scored with the vocabularies it was trained with, not rebuilt ones.
+    learnt = checkpoint and corpus_mod.Corpus.read_vocabularies(
+        os.path.join(os.path.dirname(checkpoint), stages.VOCAB_FILE), shape.length)
     with folder_lock(out_dir):
         with progress.stage("data"):
             corpus = corpus or corpus_mod.load(data_dir or "../shared/data", seed=recipe.seed,
                                                vocab=shape.source_vocab, length=shape.length,
-                                               limit=limit, target_vocab=shape.target_vocab)
+                                               limit=limit, target_vocab=shape.target_vocab,
+                                               vocabularies=learnt or None)
         progress.say(f"[data] spa-eng: " + ", ".join(
             f"{len(p)} {name}" for name, p in corpus.splits.items()))
         dataset = corpus.dataset()
