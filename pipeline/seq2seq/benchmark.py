@@ -91,7 +91,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv) -> None:
-    options = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--"))
+    options = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
     args = [a for a in argv[1:] if not a.startswith("--")]
     out_dir, command = args[0], args[1]
     result = collect(out_dir, command, args[2] if len(args) > 2 else "",

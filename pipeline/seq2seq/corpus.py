@@ -2,10 +2,13 @@
 the training side, and the id arrays. Deterministic from the zip and the seed, so each run
 (and a resumed one) rebuilds the same thing. No TensorFlow here."""
 import dataclasses
+import json
+import os
 
 import numpy as np
 
 from pipeline.data import Dataset
+from pipeline.errors import PipelineError
 from pipeline.seq2seq import data, tokenizer
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +51,6 @@ class Corpus:
     def read_vocabularies(path: str, length: int) -> tuple:
         """(English, Spanish) of a `vocabulary.json` a run wrote; one line when it is
         missing or was written for another sequence length."""
-        import json
-        import os
-        from pipeline.errors import PipelineError
         if not os.path.isfile(path):
             raise PipelineError(f"{path} not found: a checkpoint is scored with the "
                                 f"vocabulary its run wrote beside it")
