@@ -106,6 +106,22 @@ def test_a_checkpoint_is_scored_with_the_vocabulary_it_learnt(tmp_path):
         corpus.Corpus.read_vocabularies(str(tmp_path / "none.json"), 8)
 
 
+def test_make_translate_errors_are_one_line(tmp_path):
+    """`python -m pipeline.seq2seq` (make translate) ends a bad call with one line and exit 2,
+    as `python -m pipeline` does: a checkpoint without its vocabulary here."""
+    import subprocess
+    import sys
+    checkpoint = tmp_path / "train_checkpoint.h5"
+    checkpoint.write_bytes(b"")
+    done = subprocess.run([sys.executable, "-m", "pipeline.seq2seq", f"--out={tmp_path / 'o'}",
+                           f"--from_checkpoint={checkpoint}"], capture_output=True, text=True,
+                          cwd=os.path.join(os.path.dirname(__file__), ".."))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'vocabulary.json'} not found: a checkpoint is scored with the "
+        f"vocabulary its run wrote beside it"]
+
+
 def test_target_rows_start_end_and_pad():
     vocab = tokenizer.build(["uno dos tres"], 60)
     rows = data.encode_target(vocab, ["uno dos", "uno dos tres cuatro"], 3)

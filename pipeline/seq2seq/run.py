@@ -2,10 +2,12 @@
 and writes its report (the generic compression report reads top-1 and pruning figures a
 translator does not have)."""
 import os
+import sys
 
-from pipeline.bookkeeping import progress
+from pipeline.bookkeeping import interrupt, progress
 from pipeline.bookkeeping.lock import folder_lock
 from pipeline.bookkeeping.records import data_fingerprint
+from pipeline.errors import PipelineError
 from pipeline.runner import Runner
 
 
@@ -53,6 +55,15 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     entry = registry.get("translator")
     recipe = entry.recipe if args.epochs is None else entry.recipe.replace(epochs=args.epochs)
-    result = run(entry, recipe, args.out, args.data_dir, limit=args.limit,
-                 checkpoint=args.from_checkpoint)
+    interrupt.install()  # Ctrl-C or `kill`: the step loop stops between steps.
+    try:
+        result = run(entry, recipe, args.out, args.data_dir, limit=args.limit,
+                     checkpoint=args.from_checkpoint)
+    except PipelineError as e:  # One line, as `python -m pipeline` gives.
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted; finished stages are kept, rerun the same command to resume",
+              file=sys.stderr)
+        sys.exit(130)
     print(f"wrote {args.out}/report.json; ship: {result['deliverable']['path']}")
