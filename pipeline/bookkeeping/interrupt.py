@@ -11,6 +11,7 @@ happens at the batch boundary. A second signal raises at once, for a loop that h
 """
 import contextlib
 import signal
+import sys
 
 _requested: int | None = None
 _deferring = 0
@@ -52,3 +53,10 @@ def deferred():
     finally:
         _deferring -= 1
     check()
+
+
+def exit_stopped(resumable: bool) -> None:
+    """The one line and exit status (130) of a run stopped by Ctrl-C or `kill`."""
+    resume = "; finished stages are kept, rerun the same command to resume" if resumable else ""
+    print(f"error: interrupted{resume}", file=sys.stderr)
+    sys.exit(130)

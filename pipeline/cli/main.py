@@ -161,7 +161,7 @@ def main(argv):
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 -- a lost tf.distribute peer becomes a line.
         if interrupt.requested():  # The stop's raise, turned into another error by TF.
-            stop_interrupted(commands[0])
+            interrupt.exit_stopped(commands[0] == "quantize")
         peer = distribute.lost_peer(e)
         if peer is None:
             raise
@@ -169,14 +169,7 @@ def main(argv):
               f"last finished stage", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        stop_interrupted(commands[0])
-
-
-def stop_interrupted(command: str):
-    resume = ("; finished stages are kept, rerun the same command to resume"
-              if command == "quantize" else "")
-    print(f"error: interrupted{resume}", file=sys.stderr)
-    sys.exit(130)
+        interrupt.exit_stopped(commands[0] == "quantize")
 
 
 def run():

@@ -2,11 +2,11 @@
 the training side, and the id arrays. Deterministic from the zip and the seed, so each run
 (and a resumed one) rebuilds the same thing. No TensorFlow here."""
 import dataclasses
-import json
 import os
 
 import numpy as np
 
+from pipeline.bookkeeping import artifacts
 from pipeline.data import Dataset
 from pipeline.errors import PipelineError
 from pipeline.seq2seq import data, tokenizer
@@ -54,8 +54,7 @@ class Corpus:
         if not os.path.isfile(path):
             raise PipelineError(f"{path} not found: a checkpoint is scored with the "
                                 f"vocabulary its run wrote beside it")
-        with open(path, encoding="utf-8") as f:
-            found = json.load(f)
+        found = artifacts.read_json(path)
         if found["tokenizer"]["length"] != length:
             raise PipelineError(f"{path} is for sequences of {found['tokenizer']['length']} "
                                 f"tokens; this model takes {length}")

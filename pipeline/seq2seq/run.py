@@ -21,15 +21,16 @@ def run(entry, recipe, out_dir: str, data_dir: str | None = None, corpus=None, s
     from pipeline.seq2seq import report, stages
     from pipeline.seq2seq.model import Shape
     shape = shape or Shape(**translator.SHAPE)
-    # A checkpoint is scored with the vocabularies it was trained with, not rebuilt ones.
-    learnt = checkpoint and corpus_mod.Corpus.read_vocabularies(
-        os.path.join(os.path.dirname(checkpoint), stages.VOCAB_FILE), shape.length)
+    learnt = None  # A checkpoint is scored with the vocabularies it learnt, not rebuilt ones.
+    if checkpoint:
+        learnt = corpus_mod.Corpus.read_vocabularies(
+            os.path.join(os.path.dirname(checkpoint), stages.VOCAB_FILE), shape.length)
     with folder_lock(out_dir):
         with progress.stage("data"):
             corpus = corpus or corpus_mod.load(data_dir or "../shared/data", seed=recipe.seed,
                                                vocab=shape.source_vocab, length=shape.length,
                                                limit=limit, target_vocab=shape.target_vocab,
-                                               vocabularies=learnt or None)
+                                               vocabularies=learnt)
         progress.say(f"[data] spa-eng: " + ", ".join(
             f"{len(p)} {name}" for name, p in corpus.splits.items()))
         dataset = corpus.dataset()
@@ -63,7 +64,5 @@ def main(argv=None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("error: interrupted; finished stages are kept, rerun the same command to resume",
-              file=sys.stderr)
-        sys.exit(130)
+        interrupt.exit_stopped(resumable=True)
     print(f"wrote {args.out}/report.json; ship: {result['deliverable']['path']}")

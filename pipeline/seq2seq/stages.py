@@ -2,7 +2,6 @@
 (each in a child process) -> score BLEU on LiteRT -> latency. Stage functions import their
 TensorFlow-side modules when they run."""
 import dataclasses
-import json
 
 from pipeline.graph import Graph, Output, Stage
 from pipeline.runner import Context
@@ -91,8 +90,3 @@ def _stamp(path: str) -> str:
     import os
     info = os.stat(path)
     return f"{info.st_size}:{info.st_mtime_ns}"
-
-
-def vocabulary(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
