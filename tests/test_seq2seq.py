@@ -152,7 +152,8 @@ def test_crashing_child_is_one_line_not_a_dead_test(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A tiny model trained a few steps on a slice, and its SavedModel."""
+    """A tiny model trained a few steps on a slice in mixed precision (as the zoo entry
+    trains where the hardware has bfloat16), and its SavedModel."""
     from pipeline.seq2seq import corpus, export, model, train
     texts = corpus.load(DATA_DIR, seed=0, vocab=300, length=8, limit=2000)
     shape = model.Shape(source_vocab=300, target_vocab=300, length=8, dim=32, heads=2, ff=64,
@@ -161,7 +162,7 @@ def tiny(tmp_path_factory):
     trained, history = train.fit(shape, source[:640], target[:640],
                                  (texts.source("validation"), texts.splits["validation"].spanish),
                                  texts.spanish, epochs=1, batch_size=64, learning_rate=3e-3,
-                                 smoothing=0.1, seed=0)
+                                 smoothing=0.1, seed=0, policy="mixed_bfloat16")
     folder = str(tmp_path_factory.mktemp("tiny"))
     return texts, trained, history, export.save(trained, os.path.join(folder, "saved")), folder
 
@@ -171,6 +172,7 @@ def test_tflite_greedy_equals_tensorflow(tiny):
     from pipeline.seq2seq import litert, train
     texts, trained, history, saved, folder = tiny
     assert history[0]["epoch"] == 1 and np.isfinite(history[0]["loss"])
+    assert trained.dtype_policy.name == "float32"  # Exported in float32 after bf16 steps.
     source = texts.source("test")[:12]
     expected = train.translate(trained, source)
     for keys, name in ((["translate"], "loop.tflite"), (["encode", "decode_step"], "pieces.tflite")):

@@ -101,9 +101,11 @@ class Translator(keras.Model):
         return self.dec_norm(x)
 
     def logits(self, hidden):
-        """Tied output layer: hidden @ target embedding^T + bias."""
-        table = self.target_embed.tokens.embeddings
-        return tf.matmul(hidden, table, transpose_b=True) + self.out_bias
+        """Tied output layer: hidden @ target embedding^T + bias, in float32 (the loss and
+        the argmax read them; under mixed precision the matmul runs in bfloat16)."""
+        table = tf.cast(self.target_embed.tokens.embeddings, hidden.dtype)
+        logits = tf.matmul(hidden, table, transpose_b=True)
+        return tf.cast(logits, tf.float32) + tf.cast(self.out_bias, tf.float32)
 
     def call(self, inputs, training=False):
         source, target_in = inputs
@@ -111,8 +113,15 @@ class Translator(keras.Model):
         return self.logits(self.decode(target_in, memory, keep, training))
 
 
-def build(shape: Shape) -> Translator:
-    model = Translator(shape, name="translator")
+def build(shape: Shape, policy: str = "float32") -> Translator:
+    """A new model; `policy`: Keras' dtype policy its layers take ("mixed_bfloat16": float32
+    weights, bfloat16 compute)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)  # Layers read it when they are made.
+    try:
+        model = Translator(shape, name="translator")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     model((tf.zeros((1, shape.length), tf.int32), tf.zeros((1, shape.target_length), tf.int32)))
     return model
 

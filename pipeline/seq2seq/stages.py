@@ -22,16 +22,17 @@ def run_train(inputs, ctx):
     corpus, train_cfg = ctx.corpus, ctx.recipe.section("train")
     source, target = corpus.train_arrays()
     validation = (corpus.source("validation"), corpus.splits["validation"].spanish)
+    policy = train.training_policy()
     model, history = train.fit(ctx.shape, source, target, validation, corpus.spanish,
                                epochs=train_cfg.epochs, batch_size=train_cfg.batch_size,
                                learning_rate=train_cfg.learning_rate,
                                smoothing=train_cfg.label_smoothing, seed=ctx.recipe.seed,
-                               schedule=train_cfg.lr_schedule,
+                               schedule=train_cfg.lr_schedule, policy=policy,
                                checkpoint=lambda model, history: save_checkpoint(ctx, model,
                                                                                  history))
     write_vocabulary(ctx)
     return {"float": model}, {"history": history, "parameters": int(model.count_params()),
-                              "shape": dataclasses.asdict(ctx.shape)}
+                              "shape": dataclasses.asdict(ctx.shape), "policy": policy}
 
 
 def save_checkpoint(ctx, model, history) -> None:
