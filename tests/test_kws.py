@@ -198,12 +198,19 @@ def test_the_waveform_file_is_a_variant_of_the_run(clips, tmp_path):
     assert client["loads"] and client["clips"] == len(test), client
     assert client["agreement"] >= 0.99 and client["chunks_per_clip"] == [1]
     assert "AudioClassifier" in client["client"] and "client" not in int8
-    # The measuring script rebuilds the run's QAT network as the run wrapped it: the
-    # recipe clusters, and a network rebuilt unclustered did not take the QAT weights.
-    assert report["clustering"]["clusters"] == recipe.clusters > 0
-    measured = waveform.build_from_run(str(tmp_path), DATA_DIR, calibration_clips=16,
-                                       seconds=0.1)
+    # The measuring script measures the file the run shipped and leaves it as it is.
+    shipped = (tmp_path / waveform.WAVEFORM_FILE).read_bytes()
+    measured = waveform.build_from_run(str(tmp_path), DATA_DIR, seconds=0.1)
+    assert (tmp_path / waveform.WAVEFORM_FILE).read_bytes() == shipped
+    assert measured["source"] == "the run's file" and measured["mediapipe"] == client
     assert measured["clips"] == len(clips["x_test"]) and measured["agreement"] >= 0.9
+    # A run without the file gets it rebuilt from its QAT network as the run wrapped it:
+    # the recipe clusters, and a network rebuilt unclustered did not take the QAT weights.
+    assert report["clustering"]["clusters"] == recipe.clusters > 0
+    (tmp_path / waveform.WAVEFORM_FILE).unlink()
+    rebuilt = waveform.build_from_run(str(tmp_path), DATA_DIR, calibration_clips=16,
+                                      seconds=0.1)
+    assert rebuilt["clips"] == len(clips["x_test"]) and rebuilt["agreement"] >= 0.9
 
 
 def test_ds_cnn_on_the_waveform_file_points_to_kws():

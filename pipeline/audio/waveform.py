@@ -118,8 +118,11 @@ def qat_network(out_dir: str, clustered: bool = False):
 
 def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
                    seconds: float = 3.0) -> dict:
-    """Writes `model_waveform_int8.tflite` next to the run's `model_int8.tflite` in `out_dir`
-    and `waveform.json` with its agreement on the whole test split, sizes and latency."""
+    """Measures the run's `model_waveform_int8.tflite` against its `model_int8.tflite` in
+    `out_dir` (agreement on the whole test split, sizes, latency of the front end and the
+    network apart) into `waveform.json`. The run's file is measured as it shipped, never
+    rewritten; a run without one (made before the waveform variant) gets it built here from
+    its QAT network."""
     import json
     import os
 
@@ -127,17 +130,19 @@ def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
     from pipeline.bookkeeping import artifacts
     from pipeline.tflite import measure
     clips = kws.read_waveforms(data_dir)
-    pick = np.random.default_rng(0).choice(len(clips["x_train"]), calibration_clips,
-                                           replace=False)
-    report = artifacts.read_json(os.path.join(out_dir, "report.json"))
-    clustered = report["config"]["recipe"]["clusters"] > 0
-    model = convert(qat_network(out_dir, clustered), clips["x_train"][np.sort(pick)])
+    path = os.path.join(out_dir, WAVEFORM_FILE)
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            model = f.read()
+        client, source = run_client_check(out_dir), "the run's file"
+    else:
+        model, client = with_client(run_network_file(out_dir, clips, calibration_clips), clips)
+        artifacts.write_bytes(path, model)
+        source = f"built here ({calibration_clips} calibration clips)"
     with open(os.path.join(out_dir, "model_int8.tflite"), "rb") as f:
         features_file = f.read()
-    model, client = with_client(model, clips)
-    artifacts.write_bytes(os.path.join(out_dir, WAVEFORM_FILE), model)
-    result = {"file": WAVEFORM_FILE, "features_file": "model_int8.tflite",
-              "calibration_clips": calibration_clips, "mediapipe": client,
+    result = {"file": WAVEFORM_FILE, "source": source, "features_file": "model_int8.tflite",
+              "mediapipe": client,
               **agreement(model, features_file, clips["x_test"],
                           frontend.features(clips["x_test"]), clips["y_test"]),
               "sizes": {"waveform": measure.sizes(model), "features": measure.sizes(features_file),
@@ -145,6 +150,31 @@ def build_from_run(out_dir: str, data_dir: str, calibration_clips: int = 200,
               "latency_ms": latency(model, features_file, clips["x_test"][0], seconds)}
     artifacts.write_text(os.path.join(out_dir, "waveform.json"), json.dumps(result, indent=2))
     return result
+
+
+def run_network_file(out_dir: str, clips: dict, calibration_clips: int) -> bytes:
+    """The waveform file of a run's QAT network (rebuilt as the run wrapped it: its recipe
+    says whether it was clustered), calibrated on training clips."""
+    import os
+
+    from pipeline.bookkeeping import artifacts
+    pick = np.random.default_rng(0).choice(len(clips["x_train"]), calibration_clips,
+                                           replace=False)
+    report = artifacts.read_json(os.path.join(out_dir, "report.json"))
+    clustered = report["config"]["recipe"]["clusters"] > 0
+    return convert(qat_network(out_dir, clustered), clips["x_train"][np.sort(pick)])
+
+
+def run_client_check(out_dir: str) -> dict:
+    """The run's own MediaPipe check of its waveform file (report.json), or why there is
+    none (a run without --check_client)."""
+    import os
+
+    from pipeline.bookkeeping import artifacts
+    report = artifacts.read_json(os.path.join(out_dir, "report.json"))
+    found = [v for v in report["variants"] if v["path"].endswith(WAVEFORM_FILE)]
+    return (found[0].get("client") if found else None) or {
+        "loads": None, "why": "the run did not check its client (rerun with --check_client)"}
 
 
 def with_client(model: bytes, clips: dict) -> tuple[bytes, dict]:

@@ -21,8 +21,10 @@ def package_versions() -> dict:
     return versions
 
 
-# CPU features that decide whether int8 beats float on the host (XNNPACK's int8 kernels).
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+# CPU features that decide whether int8 beats float on the host (XNNPACK's int8 kernels),
+# and whether training runs in bfloat16 (seq2seq.train.training_policy).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm",
+             "avx512_bf16", "amx_bf16")
 
 
 def machine() -> dict:

@@ -34,6 +34,14 @@ def steps(log_path: str) -> list[dict]:
                 for e, s, l, t in STEP_LINE.findall(f.read())]
 
 
+def training(out_dir: str) -> dict:
+    """The trained model's shape, parameter count and dtype policy, from the train stage's
+    record (a run whose report predates a field still has it there)."""
+    path = os.path.join(out_dir, "stages", "train.json")
+    found = artifacts.read_json(path)["metrics"] if os.path.exists(path) else {}
+    return {k: found.get(k) for k in ("shape", "parameters", "policy")}
+
+
 def collect(out_dir: str, command: str, note: str = "", log_path: str = "",
             run_commit: str = "") -> dict:
     path = os.path.join(out_dir, "report.json")
@@ -49,6 +57,7 @@ def collect(out_dir: str, command: str, note: str = "", log_path: str = "",
             "command": command, "commit": commit, "run_commit": run_commit or commit,
             "host": host(), "note": note,
             "finished": bool(figures and figures.get("variants")),
+            "training": training(out_dir),
             "bleu_per_epoch_validation": epochs,
             "loss_per_200_steps": steps(log_path) if log_path else [],
             "variants": [{k: v[k] for k in ("name", "note", "bleu", "bleu_cased", "chrf",
@@ -70,7 +79,8 @@ def markdown(result: dict) -> str:
              f"{result['commit']}",
              f"- host: {h['cpu']}, {h['cpus']} CPUs (load {h['load_average_at_write'][0]:.1f} "
              f"when written), ISA: {' '.join(h['isa'])}",
-             f"- finished: {result['finished']}", *([f"- note: {result['note']}"]
+             f"- finished: {result['finished']}", *training_line(result.get("training")),
+             *([f"- note: {result['note']}"]
                                                      if result["note"] else []),
              "", "## BLEU per epoch (validation split)", "",
              "| epoch | loss | BLEU | seconds |", "|---|---|---|---|"]
@@ -88,6 +98,16 @@ def markdown(result: dict) -> str:
                 "model": "translator", "description": "test split, decoded on LiteRT"}
         lines += ["", report_mod.markdown(fake).split("## BLEU per epoch")[0]]
     return "\n".join(lines) + "\n"
+
+
+def training_line(training: dict | None) -> list[str]:
+    if not training or not training.get("shape"):
+        return []
+    shape = training["shape"]
+    return [f"- model: {shape['layers']}+{shape['layers']} layers, d={shape['dim']}, "
+            f"{shape['heads']} heads, feed-forward {shape['ff']}, "
+            f"{training['parameters']:,} parameters, trained in "
+            f"{training.get('policy') or 'float32'}"]
 
 
 def main(argv) -> None:

@@ -57,7 +57,7 @@ def build(runner) -> dict:
         "task": "translation en->es",
         "data": ctx.inputs.get("corpus"),
         "training": {"epochs": train.get("history", []), "parameters": train.get("parameters"),
-                     "shape": train.get("shape"),
+                     "shape": train.get("shape"), "policy": train.get("policy"),
                      "bleu_per_epoch_on": "validation split (held out from training)",
                      "from_checkpoint": train.get("from_checkpoint")},
         "scoring": {"bleu": "sacrebleu, lowercased word tokens, tokenize='none'",
