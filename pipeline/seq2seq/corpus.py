@@ -2,6 +2,7 @@
 the training side, and the id arrays. Deterministic from the zip and the seed, so each run
 (and a resumed one) rebuilds the same thing. No TensorFlow here."""
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -17,19 +18,33 @@ class Corpus:
     english: tokenizer.Vocabulary
     spanish: tokenizer.Vocabulary
     length: int
-    dropped: int  # Training pairs longer than `length` tokens on either side.
 
     def source(self, name: str) -> np.ndarray:
         return data.encode_source(self.english, self.splits[name].english, self.length)
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(source ids, target ids) of the training pairs that fit `length` on both sides."""
+        return self._train_arrays
+
+    @functools.cached_property
+    def _train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        # Once per corpus: WordPiece over the 115k training pairs took about 5 s a call, and
+        # the data, train and convert stages each asked.
         pairs = self.splits["train"]
         keep = (data.fits(self.english, pairs.english, self.length)
                 & data.fits(self.spanish, pairs.spanish, self.length))
         english = [t for t, k in zip(pairs.english, keep) if k]
         spanish = [t for t, k in zip(pairs.spanish, keep) if k]
-        return (data.encode_source(self.english, english, self.length),
-                data.encode_target(self.spanish, spanish, self.length))
+        arrays = (data.encode_source(self.english, english, self.length),
+                  data.encode_target(self.spanish, spanish, self.length))
+        for array in arrays:
+            array.flags.writeable = False  # Shared by every caller.
+        return arrays
+
+    @property
+    def dropped(self) -> int:
+        """Training pairs longer than `length` tokens on either side."""
+        return len(self.splits["train"]) - len(self.train_arrays()[0])
 
     def dataset(self) -> Dataset:
         """The arrays as the shared `Dataset` (the runner hashes them into every stage)."""
@@ -82,6 +97,4 @@ def load(data_dir: str, *, seed: int, vocab: int, length: int, limit: int = 0,
     train = splits["train"]
     english, spanish = vocabularies or (tokenizer.build(train.english, vocab),
                                         tokenizer.build(train.spanish, target_vocab or vocab))
-    corpus = Corpus(splits, english, spanish, length, 0)
-    kept = len(corpus.train_arrays()[0])
-    return dataclasses.replace(corpus, dropped=len(train) - kept)
+    return Corpus(splits, english, spanish, length)
