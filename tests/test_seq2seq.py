@@ -183,6 +183,16 @@ def test_tflite_greedy_equals_tensorflow(tiny):
         assert (litert.translate_all(path, source) == expected).all(), name
 
 
+def test_pruned_copy_zeroes_tables_and_kernels_only(tiny):
+    from pipeline.seq2seq import prune
+    texts, trained, history, saved, folder = tiny
+    cut = prune.pruned(trained, 0.5)
+    assert prune.sparsity_of(trained) < 0.01 and abs(prune.sparsity_of(cut) - 0.5) < 0.01
+    kept = [(a, b) for a, b in zip(trained.weights, cut.weights) if not prune.prunable(a.name)]
+    assert any("positions" in a.name for a, _ in kept)
+    assert all((a.numpy() == b.numpy()).all() for a, b in kept)
+
+
 def test_doc_snippet_translates_like_the_reference(tiny, tmp_path):
     """docs/translation.md's app code, run on the tiny model's loop and pieces files and its
     vocabulary."""

@@ -23,6 +23,11 @@ def test_tiny_translator_end_to_end(tmp_path):
     names = {v["name"]: v for v in report["variants"]}
     assert {"float", "dynamic_int8", "dynamic_int8_tensor", "dynamic_int8_tensor_pieces",
             "float16", "float_pieces", "int8_pieces", "int4_pieces"} <= set(names)
+    # The pruned file's zeros compress: smaller gzip than the same conversion unpruned.
+    from pipeline.seq2seq.convert import VARIANTS
+    pruned = next(v.name for v in VARIANTS if v.sparsity)
+    assert names[pruned]["sparsity"] > 0
+    assert names[pruned]["gzip_bytes"] < names["dynamic_int8_tensor_pieces"]["gzip_bytes"]
     for name in ("float", "float_pieces"):  # Float files decode exactly as TensorFlow.
         assert names[name]["same_tokens_as_tensorflow"] == 1.0
     for v in report["variants"]:

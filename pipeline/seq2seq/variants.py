@@ -29,7 +29,7 @@ def run_convert(inputs, ctx):
     rows = np.random.default_rng(ctx.recipe.seed).choice(len(source), count, replace=False)
     outputs, results = {}, {}
     with tempfile.TemporaryDirectory() as folder:
-        saved = export.save(model, os.path.join(folder, "saved_model"))
+        saved_models = {}
         calibration = os.path.join(folder, "calibration.npz")
         steps = export.step_samples(model, source[rows])
         np.savez(calibration, sources=source[rows][:, None],
@@ -38,6 +38,9 @@ def run_convert(inputs, ctx):
             path = os.path.join(folder, variant.file)
             base = os.path.join(folder, convert.by_name(variant.base).file) if variant.base else None
             start = time.time()
+            if variant.sparsity not in saved_models:
+                saved_models[variant.sparsity] = exported(model, variant.sparsity, folder)
+            saved = saved_models[variant.sparsity]
             failure = (f"needs {variant.base}, which did not convert"
                        if base and not os.path.exists(base) else
                        convert.convert_in_child(saved, variant.name, path, calibration, base))
@@ -47,6 +50,15 @@ def run_convert(inputs, ctx):
                 with open(path, "rb") as f:
                     outputs[tflite_value(variant.name)] = f.read()
     return outputs, {"variants": results, "calibration_sentences": count}
+
+
+def exported(model, sparsity: float, folder: str) -> str:
+    """The SavedModel the converter reads: of `model`, or of its pruned copy."""
+    from pipeline.seq2seq import export, prune
+    if sparsity:
+        return export.save(prune.pruned(model, sparsity),
+                           os.path.join(folder, f"saved_model_pruned{sparsity}"))
+    return export.save(model, os.path.join(folder, "saved_model"))
 
 
 def run_reference(inputs, ctx):
@@ -63,7 +75,8 @@ def validator(name: str):
         content, source = tflite.content, ctx.corpus.source("test")
         described = {"name": name, "path": os.path.basename(tflite.path), "note": variant.note,
                      "signatures": list(variant.signatures),
-                     "integer_only": variant.integer_only, "bytes": len(content),
+                     "integer_only": variant.integer_only, "sparsity": variant.sparsity,
+                     "bytes": len(content),
                      "gzip_bytes": len(gzip.compress(content, 9))}
         failure = probe.failure(tflite.path, source[:3])
         if failure is not None:
