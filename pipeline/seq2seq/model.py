@@ -126,6 +126,13 @@ def build(shape: Shape, policy: str = "float32") -> Translator:
     return model
 
 
+def float32_copy(model: Translator) -> Translator:
+    """A new float32 model holding `model`'s weights."""
+    copy = build(model.shape_)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def greedy_step(model: Translator, tokens, t, memory, keep):
     """Next ids (B,) after position `t` of `tokens` (B, target_length): every position is
     recomputed (no cache), so the step has fixed shapes and no state."""

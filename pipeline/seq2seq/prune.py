@@ -15,8 +15,7 @@ def prunable(name: str) -> bool:
 
 def pruned(model, sparsity: float):
     """A copy of `model` with `sparsity` of each prunable tensor's weights set to zero."""
-    copy = seq_model.build(model.shape_)
-    copy.set_weights(model.get_weights())
+    copy = seq_model.float32_copy(model)
     for variable in copy.weights:
         if prunable(variable.name):
             weights = variable.numpy()

@@ -60,14 +60,11 @@ def training_policy() -> str:
     """"mixed_bfloat16" where the hardware multiplies bfloat16 (a GPU, or a CPU with AMX or
     AVX-512 BF16: a d=256 step took 0.25 s against 0.34 s in float32 here), else "float32"
     (emulated bfloat16 is slower than float32)."""
+    from pipeline.bookkeeping import provenance
     if tf.config.list_physical_devices("GPU"):
         return "mixed_bfloat16"
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-    except OSError:
-        return "float32"
-    return "mixed_bfloat16" if flags & {"amx_bf16", "avx512_bf16"} else "float32"
+    bf16 = {"amx_bf16", "avx512_bf16"} & set(provenance.machine()["isa"])
+    return "mixed_bfloat16" if bf16 else "float32"
 
 
 def steps_per_epoch(target, batch_size: int) -> int:
@@ -147,8 +144,4 @@ def fit(shape, source, target, validation, target_vocab, *, epochs: int, batch_s
 
 def as_float32(model):
     """The same weights in a model that computes in float32 (what is exported)."""
-    if model.dtype_policy.name == "float32":
-        return model
-    copy = seq_model.build(model.shape_)
-    copy.set_weights(model.get_weights())
-    return copy
+    return model if model.dtype_policy.name == "float32" else seq_model.float32_copy(model)
