@@ -12,10 +12,12 @@ MODEL ?= digits_cnn
 OUT ?= artifacts/$(basename $(notdir $(patsubst %/,%,$(MODEL))))
 ARGS ?=
 PYTEST_ARGS ?=
-# Two pytest workers: one process keeps a core busy only half the time (tiny models, imports,
-# subprocess start-up), so a second one nearly halves the suite on 2 cores; whole files go to
-# one worker so module fixtures are built once. TEST_WORKERS=0 runs in this process.
-TEST_WORKERS ?= 2
+# Three pytest workers on two cores: a worker keeps a core busy only part of the time (tiny
+# models, imports, subprocess start-up), and whole files go to one worker so module fixtures
+# are built once. Measured on the 2-core host, same commit and hour: 2 workers 1129 s of
+# pytest at 175% CPU, 3 workers 931 s at 183% (benchmarks/results/suite-2026-12-07.md).
+# TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 3
 XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 TFLITE ?=
 DATA ?=

@@ -1,6 +1,8 @@
 """Which `sms_spam` network, chosen on the validation split only: a few pooled-embedding and
 convolutional shapes, each trained with the zoo recipe's optimizer settings from three seeds;
 the mean validation accuracy of each (per epoch) decides, the test split is not read here.
+`--candidates=recipes`: the entry's own network under training settings (epochs, schedule,
+label smoothing) as the pipeline's baseline stage applies them, from five seeds.
 Written as `benchmarks/results/<name>.{json,md}` with command, commit, date and host.
 
     .venv/bin/python -m benchmarks.sms_spam_sweep --data_dir=../shared/data \
@@ -20,6 +22,12 @@ from pipeline.bookkeeping.provenance import machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = (0, 1, 2)
+RECIPE_SEEDS = (0, 1, 2, 3, 4)
+# Overrides of the zoo recipe: what its baseline stage would train with.
+RECIPES = {"zoo": {}, "cosine": {"lr_schedule": "cosine"},
+           "cosine_20": {"lr_schedule": "cosine", "epochs": 20},
+           "smoothing": {"label_smoothing": 0.1},
+           "cosine_smoothing": {"lr_schedule": "cosine", "label_smoothing": 0.1}}
 
 
 def shapes():
@@ -72,16 +80,38 @@ def validation_curve(build, dataset, seed, recipe) -> list[float]:
     return [round(float(a), 4) for a in history.history["val_accuracy"]]
 
 
+def recipe_rows(dataset, entry) -> dict:
+    """name -> validation accuracy per seed of the entry's network, trained as the baseline
+    stage trains it under each of `RECIPES`."""
+    from pipeline.keras import keras
+    from pipeline.stages import train
+    rows = {}
+    for name, overrides in RECIPES.items():
+        started, scores = time.time(), []
+        for seed in RECIPE_SEEDS:
+            recipe = entry.recipe.replace(seed=seed, **overrides)
+            keras.utils.set_random_seed(seed)
+            model, _ = train.train(entry.make(dataset, recipe), dataset, recipe)
+            scores.append(round(float(np.mean(np.argmax(model.predict(
+                dataset.x_val, verbose=0), -1) == dataset.y_val)), 4))
+        rows[name] = {"overrides": overrides, "per_seed": scores,
+                      "mean": round(float(np.mean(scores)), 4),
+                      "seconds": round(time.time() - started, 1)}
+        print(name, rows[name]["mean"], scores, flush=True)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--name", required=True)
+    parser.add_argument("--candidates", choices=("shapes", "recipes"), default="shapes")
     args = parser.parse_args(argv)
     from models import sms_spam
     dataset = sms_spam.load_data(args.data_dir)
     recipe = sms_spam.ENTRY.recipe
     rows = {}
-    for name, build in shapes().items():
+    for name, build in (shapes().items() if args.candidates == "shapes" else ()):
         started = time.time()
         curves = [validation_curve(build, dataset, seed, recipe) for seed in SEEDS]
         mean = np.mean(curves, axis=0)
@@ -92,25 +122,46 @@ def main(argv=None):
                       "seconds": round(time.time() - started, 1)}
         print(name, rows[name]["final_mean"], rows[name]["best_epoch"], rows[name]["best_mean"],
               flush=True)
+    if args.candidates == "recipes":
+        rows = recipe_rows(dataset, sms_spam.ENTRY)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()
     record = {"command": "python -m benchmarks.sms_spam_sweep " + " ".join(argv or sys.argv[1:]),
               "commit": commit, "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
               "host": machine(), "validation_messages": int(len(dataset.y_val)),
-              "seeds": list(SEEDS), "epochs": recipe.epochs, "shapes": rows}
+              "seeds": list(SEEDS if args.candidates == "shapes" else RECIPE_SEEDS),
+              "epochs": recipe.epochs, args.candidates: rows}
     base = os.path.join(REPO, "benchmarks", "results", args.name)
     with open(base + ".json", "w") as f:
         json.dump(record, f, indent=1)
     with open(base + ".md", "w") as f:
-        f.write(markdown(record))
+        f.write(markdown(record) if args.candidates == "shapes" else recipes_markdown(record))
+
+
+def header(record, what: str) -> list[str]:
+    host = record["host"]
+    return [f"# sms_spam {what} on the validation split ({record['date']} UTC)", "",
+            f"Command: `{record['command']}`  ",
+            f"Commit: `{record['commit']}`  ",
+            f"Host: {host['cpu']}, {host['cpus']} cores, ISA {' '.join(host['isa'])}  "]
+
+
+def recipes_markdown(record) -> str:
+    lines = header(record, "training settings") + [
+        f"Validation split: {record['validation_messages']} messages; seeds "
+        f"{record['seeds']}; the entry's network and recipe with the overrides named, "
+        "trained as the baseline stage trains. The test split is not read.", "",
+        "| settings | overrides | mean validation accuracy | per seed | seconds |",
+        "|---|---|---|---|---|"]
+    for name, row in record["recipes"].items():
+        seeds = ", ".join(f"{a:.2%}" for a in row["per_seed"])
+        lines.append(f"| {name} | `{json.dumps(row['overrides'])}` | {row['mean']:.2%} | "
+                     f"{seeds} | {row['seconds']} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(record) -> str:
-    host = record["host"]
-    lines = [f"# sms_spam shapes on the validation split ({record['date']} UTC)", "",
-             f"Command: `{record['command']}`  ",
-             f"Commit: `{record['commit']}`  ",
-             f"Host: {host['cpu']}, {host['cpus']} cores, ISA {' '.join(host['isa'])}  ",
+    lines = header(record, "shapes") + [
              f"Validation split: {record['validation_messages']} messages; seeds "
              f"{record['seeds']}; {record['epochs']} epochs, the zoo recipe's Adam settings. "
              "The test split is not read.", "",
