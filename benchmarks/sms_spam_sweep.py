@@ -83,8 +83,10 @@ def validation_curve(build, dataset, seed, recipe) -> list[float]:
 def recipe_rows(dataset, entry) -> dict:
     """name -> validation accuracy per seed of the entry's network, trained as the baseline
     stage trains it under each of `RECIPES`."""
+    from pipeline.bookkeeping import progress
     from pipeline.keras import keras
     from pipeline.stages import train
+    progress.set_quiet(True)  # The baseline stage's Keras epoch lines.
     rows = {}
     for name, overrides in RECIPES.items():
         started, scores = time.time(), []
