@@ -28,6 +28,18 @@ def test_mulaw_decode_ends_and_middle():
     assert x.dtype == np.float32
 
 
+def test_mulaw_lookup_is_the_data_readmes_formula_for_every_code():
+    """The table lookup against ../shared/data/README's decode, written out here, for all 256
+    codes and for a 2-D array of clips (whose shape it keeps)."""
+    q = np.arange(256, dtype=np.uint8)
+    y = q.astype(np.float64) / 255 * 2 - 1
+    expected = (np.sign(y) * ((1 + 255) ** np.abs(y) - 1) / 255).astype(np.float32)
+    np.testing.assert_array_equal(frontend.decode_mulaw(q), expected)
+    clips = np.stack([q, q[::-1]])
+    np.testing.assert_array_equal(frontend.decode_mulaw(clips), np.stack([expected,
+                                                                          expected[::-1]]))
+
+
 def test_peak_normalize_uses_the_signed_maximum():
     x = np.array([[0.1, -0.8, 0.4], [0.0, 0.0, 0.0]], np.float32)
     y = frontend.peak_normalize(x)

@@ -60,10 +60,22 @@ FEATURE_SHAPE = (FRAMES, MFCC_COUNT, 1)
 BATCH = 256
 
 
-def decode_mulaw(codes: np.ndarray) -> np.ndarray:
-    """uint8 mu-law codes (mu = 255) -> float32 samples in -1..1 (speech_commands.npz)."""
+def _mulaw_formula(codes: np.ndarray) -> np.ndarray:
     y = codes.astype(np.float64) / MU * 2 - 1
     return (np.sign(y) * ((1 + MU) ** np.abs(y) - 1) / MU).astype(np.float32)
+
+
+# The formula for each of the 256 codes: the lookup gives the formula's samples bit for bit,
+# and decodes the 4,107 training clips in 0.7 s instead of 6.9 s (every kws load pays it).
+_MULAW_TABLE = _mulaw_formula(np.arange(256))
+
+
+def decode_mulaw(codes: np.ndarray) -> np.ndarray:
+    """uint8 mu-law codes (mu = 255) -> float32 samples in -1..1 (speech_commands.npz)."""
+    codes = np.asarray(codes)
+    if codes.dtype != np.uint8:
+        return _mulaw_formula(codes)
+    return _MULAW_TABLE[codes]
 
 
 def peak_normalize(waveforms: np.ndarray) -> np.ndarray:
