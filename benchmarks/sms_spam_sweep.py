@@ -80,22 +80,39 @@ def validation_curve(build, dataset, seed, recipe) -> list[float]:
     return [round(float(a), 4) for a in history.history["val_accuracy"]]
 
 
+def shape_rows(dataset, recipe) -> dict:
+    """name -> the per-epoch validation curves of each of `shapes()` from `SEEDS`."""
+    rows = {}
+    for name, build in shapes().items():
+        started = time.time()
+        curves = [validation_curve(build, dataset, seed, recipe) for seed in SEEDS]
+        mean = np.mean(curves, axis=0)
+        rows[name] = {"curves": curves, "mean_per_epoch": [round(float(m), 4) for m in mean],
+                      "final_mean": round(float(mean[-1]), 4),
+                      "best_epoch": int(np.argmax(mean)) + 1,
+                      "best_mean": round(float(mean.max()), 4),
+                      "seconds": round(time.time() - started, 1)}
+        print(name, rows[name]["final_mean"], rows[name]["best_epoch"], rows[name]["best_mean"],
+              flush=True)
+    return rows
+
+
 def recipe_rows(dataset, entry) -> dict:
     """name -> validation accuracy per seed of the entry's network, trained as the baseline
     stage trains it under each of `RECIPES`."""
     from pipeline.bookkeeping import progress
     from pipeline.keras import keras
     from pipeline.stages import train
+    from pipeline.training import fit
     progress.set_quiet(True)  # The baseline stage's Keras epoch lines.
     rows = {}
     for name, overrides in RECIPES.items():
         started, scores = time.time(), []
         for seed in RECIPE_SEEDS:
             recipe = entry.recipe.replace(seed=seed, **overrides)
-            keras.utils.set_random_seed(seed)
+            keras.utils.set_random_seed(seed)  # As the results file was measured.
             model, _ = train.train(entry.make(dataset, recipe), dataset, recipe)
-            scores.append(round(float(np.mean(np.argmax(model.predict(
-                dataset.x_val, verbose=0), -1) == dataset.y_val)), 4))
+            scores.append(round(fit.accuracy(model, dataset, split="validation"), 4))
         rows[name] = {"overrides": overrides, "per_seed": scores,
                       "mean": round(float(np.mean(scores)), 4),
                       "seconds": round(time.time() - started, 1)}
@@ -112,20 +129,8 @@ def main(argv=None):
     from models import sms_spam
     dataset = sms_spam.load_data(args.data_dir)
     recipe = sms_spam.ENTRY.recipe
-    rows = {}
-    for name, build in (shapes().items() if args.candidates == "shapes" else ()):
-        started = time.time()
-        curves = [validation_curve(build, dataset, seed, recipe) for seed in SEEDS]
-        mean = np.mean(curves, axis=0)
-        rows[name] = {"curves": curves, "mean_per_epoch": [round(float(m), 4) for m in mean],
-                      "final_mean": round(float(mean[-1]), 4),
-                      "best_epoch": int(np.argmax(mean)) + 1,
-                      "best_mean": round(float(mean.max()), 4),
-                      "seconds": round(time.time() - started, 1)}
-        print(name, rows[name]["final_mean"], rows[name]["best_epoch"], rows[name]["best_mean"],
-              flush=True)
-    if args.candidates == "recipes":
-        rows = recipe_rows(dataset, sms_spam.ENTRY)
+    rows = shape_rows(dataset, recipe) if args.candidates == "shapes" else recipe_rows(
+        dataset, sms_spam.ENTRY)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()
     record = {"command": "python -m benchmarks.sms_spam_sweep " + " ".join(argv or sys.argv[1:]),

@@ -3,8 +3,8 @@ conversion of a WHILE loop) in a child: a crash becomes one line naming the sign
 caller goes on. No TensorFlow here.
 
 Children fork from a forkserver that imported TensorFlow and the converter once (`PRELOAD`):
-a spawned child paid the 4.5 s import for every file (11 of the tiny translator's 120 s
-went to conversions, 89 s in children). The server is a fresh process, not a fork of a
+a spawned child paid the 4.5 s import for every file (the tiny translator's 11 conversions
+took 89 s of its 120 s in children). The server is a fresh process, not a fork of a
 caller that has run TensorFlow, so a child inherits no live runtime."""
 import multiprocessing
 import os
