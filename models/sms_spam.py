@@ -100,15 +100,22 @@ def load_data(data_dir: str | None = None, sequence_length: int = SEQUENCE_LENGT
         raise PipelineError(f"sms_spam reads {DATA_FILE} from --data_dir (e.g. "
                             f"--data_dir=../shared/data); there is no download")
     texts, labels = read_messages(os.path.join(data_dir, DATA_FILE))
-    (train_texts, y_train), (val_texts, y_val), (test_texts, y_test) = split(texts, labels)
-    tokenizer = tokenization.build(train_texts, sequence_length, MAX_TOKENS, MIN_COUNT)
+    train, val, test = split(texts, labels)
+    return text_dataset(train, val, test, sequence_length,
+                        validation=f"{len(val[0])} messages by hash of their text")
+
+
+def text_dataset(train, val, test, sequence_length: int = SEQUENCE_LENGTH,
+                 min_count: int = MIN_COUNT, validation: str = "") -> TextDataset:
+    """The dataset of three (texts, labels) splits: the vocabulary from `train` alone."""
+    (train_texts, y_train), (val_texts, y_val), (test_texts, y_test) = train, val, test
+    tokenizer = tokenization.build(train_texts, sequence_length, MAX_TOKENS, min_count)
     spec = TokenSpec(vocab_size=tokenizer.vocab_size, sequence_length=sequence_length,
                      pad_id=tokenization.PAD_ID, oov_id=tokenization.UNKNOWN_ID,
                      tokenizer=tokenizer.describe())
     return TextDataset(name="sms_spam", x_train=tokenizer.encode(train_texts), y_train=y_train,
                        x_test=tokenizer.encode(test_texts), y_test=y_test, num_classes=2,
-                       x_val=tokenizer.encode(val_texts), y_val=y_val,
-                       validation=f"{len(val_texts)} messages by hash of their text",
+                       x_val=tokenizer.encode(val_texts), y_val=y_val, validation=validation,
                        labels=CLASS_NAMES, texts_train=tuple(train_texts),
                        texts_val=tuple(val_texts), texts_test=tuple(test_texts),
                        input_spec=spec)
