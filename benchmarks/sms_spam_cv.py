@@ -89,7 +89,7 @@ def candidate_rows(texts, labels) -> dict:
 
 
 def markdown(record) -> str:
-    lines = header(record, "candidates by 5-fold cross-validation") + [
+    lines = header(record, "candidates", "by 5-fold cross-validation") + [
         f"Messages: {record['messages']} (train and validation splits; the test split is not "
         f"read); {FOLDS} folds by hash of the text; seeds {record['seeds']}; each candidate "
         "trained as the baseline stage trains, vocabulary from its fold's training messages.",

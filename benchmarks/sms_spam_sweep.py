@@ -145,9 +145,9 @@ def main(argv=None):
         f.write(markdown(record) if args.candidates == "shapes" else recipes_markdown(record))
 
 
-def header(record, what: str) -> list[str]:
+def header(record, what: str, where: str = "on the validation split") -> list[str]:
     host = record["host"]
-    return [f"# sms_spam {what} on the validation split ({record['date']} UTC)", "",
+    return [f"# sms_spam {what} {where} ({record['date']} UTC)", "",
             f"Command: `{record['command']}`  ",
             f"Commit: `{record['commit']}`  ",
             f"Host: {host['cpu']}, {host['cpus']} cores, ISA {' '.join(host['isa'])}  "]
