@@ -74,7 +74,15 @@ def test_a_token_model_runs_with_int32_in_every_file_and_no_pixel_probe(token_fi
     sidecar = json.load(open(tmp_path / "pool" / "model_float.json"))
     assert sidecar["input_contract"]["tokenizer"] == contract["tokenizer"]
     # MediaPipe's TextClassifier reads the tokenizer from the float file's metadata.
-    assert report["variants"][0]["metadata"]["written"] is True
+    float_file, int8 = report["variants"][0], report["variants"][1]
+    assert float_file["metadata"]["written"] is True
+    # The int8-output file has none (MediaPipe reads float or uint8 scores), so sizes are
+    # compared network to network, not the float network plus its vocabulary to int8's.
+    assert int8["metadata"]["written"] is False and int8["network_bytes"] == int8["bytes"]
+    assert float_file["network_bytes"] < float_file["bytes"]
+    assert int8["vs_float"]["gzip_ratio"] == pytest.approx(
+        float_file["network_gzip_bytes"] / int8["gzip_bytes"])
+    assert "networks, metadata apart" in open(tmp_path / "pool" / "report.md").read()
 
 
 def test_a_transformer_block_tfmot_cannot_wrap_keeps_a_calibrated_int8_file(token_files,

@@ -38,12 +38,25 @@ def summary_rows(report: dict) -> list[list[str]]:
               "latency median (ms)", "p90 (ms)", "weight sparsity", "input"]
     rows = [header]
     for v in report["variants"]:
-        rows.append([v["name"], v["path"], fmt_bytes(v["bytes"]), fmt_bytes(v["gzip_bytes"]),
+        rows.append([v["name"], v["path"], with_network(v, "bytes"), with_network(v, "gzip_bytes"),
                      score_text(report, v["accuracy"]),
                      optional_score(report, v.get("validation_accuracy")),
                      f"{v['latency_ms']['median']:.4f}",
                      f"{v['latency_ms']['p90']:.4f}", f"{v['sparsity']:.3f}", v["input_dtype"]])
     return rows
+
+
+def with_network(variant: dict, key: str) -> str:
+    """A file's size, and its network's where metadata makes them differ (what the ratios
+    to float compare)."""
+    shipped, network = variant[key], variant.get(f"network_{key}") or variant[key]
+    return fmt_bytes(shipped) if network == shipped else (
+        f"{fmt_bytes(shipped)} (network {fmt_bytes(network)})")
+
+
+def has_metadata_bytes(variant: dict) -> bool:
+    shipped = variant.get("bytes")
+    return (variant.get("network_bytes") or shipped) != shipped
 
 
 from pipeline.speed import speed_phrase  # noqa: E402 -- "slower" below 1x (issue 28).
@@ -74,8 +87,11 @@ def headline(report: dict) -> list[str]:
                  f"{v['accuracy']:.1f} dB SQNR")
         vs = ("" if reference.get("near_chance") else
               f", {task['score']} {delta} vs the float Keras model on the test split")
+        networks = ("; networks, metadata apart" if has_metadata_bytes(v)
+                    or has_metadata_bytes(report["variants"][0]) else "")
         lines.append(
-            f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip), "
+            f"{v['name']} vs float: {c['size_ratio']:.2f}x smaller ({c['gzip_ratio']:.2f}x gzip"
+            f"{networks}), "
             f"{speed_phrase(c['latency_speedup'])} (median, batch 1, 1 thread, timed interleaved)"
             + vs)
     lines += not_built_lines(report.get("not_built", []))

@@ -17,7 +17,7 @@ def convert_stage(variant) -> Stage:
     the first of its sources this run produced, at batch 1, with metadata."""
     def run(inputs, ctx):
         from pipeline.bookkeeping import progress
-        from pipeline.tflite import isolated, metadata
+        from pipeline.tflite import isolated, measure, metadata
         model = next(inputs[s] for s in variant.sources if s in inputs)
         calibration = None if not variant.calibrated else (
             variant.inputs(ctx.dataset, "calibration") if variant.inputs else ctx.calibration)
@@ -28,7 +28,7 @@ def convert_stage(variant) -> Stage:
             progress.say(f"[convert_{variant.name}] {e}")
             return {}, {"not_built": str(e)}
         shipped, info = metadata.attach(content, ctx, variant.name)
-        return {variant.value: shipped}, {"metadata": info}
+        return {variant.value: shipped}, {"metadata": info, "network": measure.sizes(content)}
 
     def identity(ctx):
         # What else the metadata depends on: the labels file's content, and whether the
