@@ -18,7 +18,7 @@ from pipeline.data import Dataset  # noqa: E402
 from pipeline.recipe import Recipe  # noqa: E402
 
 # CI=true turns every skip into a failure (see ci_skips.py).
-pytest_plugins = ["ci_skips", "file_order"]
+pytest_plugins = ["ci_skips", "slow_first"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
