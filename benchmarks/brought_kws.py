@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from benchmarks.report_results import head_commit
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CALIBRATION_ROWS = 200
 
@@ -104,8 +106,7 @@ def main(argv=None) -> None:
     result = {
         "command": " ".join(["python -m benchmarks.brought_kws", *(argv or sys.argv[1:])]),
         "pipeline_command": " ".join(command[1:]), "pipeline_exit": proc.returncode,
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                 capture_output=True, text=True).stdout.strip(),
+        "commit": head_commit(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "host": provenance.machine(), "publisher_training_s": round(trained_s),
         "publisher": {"epochs": args.epochs,

@@ -17,9 +17,25 @@ from pipeline.bookkeeping import provenance
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def head_commit() -> str:
+    """The short hash of the commit results are written at."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def write(name: str, record: dict, markdown_text: str,
+          results_dir: str = os.path.join(REPO, "benchmarks", "results")) -> str:
+    """RESULTS_DIR/NAME.json (the record) and NAME.md; returns the path stem."""
+    stem = os.path.join(results_dir, name)
+    with open(stem + ".json", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, ensure_ascii=False)
+    with open(stem + ".md", "w", encoding="utf-8") as f:
+        f.write(markdown_text)
+    return stem
+
+
 def header(args, run_commit: str) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     return {"command": args.command, "run_commit": run_commit or commit,
             "written_at_commit": commit,
             "written": datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -54,11 +70,8 @@ def main(argv=None) -> None:
     with open(os.path.join(args.out, "report.md"), encoding="utf-8") as f:
         report_md = f.read()
     head = header(args, args.run_commit)
-    stem = os.path.join(args.results_dir, args.name)
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump({**head, "report": report}, f, indent=1, ensure_ascii=False)
-    with open(stem + ".md", "w", encoding="utf-8") as f:
-        f.write(markdown(head, report_md))
+    stem = write(args.name, {**head, "report": report}, markdown(head, report_md),
+                 args.results_dir)
     print(f"wrote {stem}.md, {stem}.json")
 
 

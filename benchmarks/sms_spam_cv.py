@@ -15,16 +15,15 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
+from benchmarks.report_results import head_commit, write
 from benchmarks.sms_spam_sweep import header, shapes
 from pipeline.bookkeeping.provenance import machine
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDS = 5
 FOLD_SEED = 7  # Not the split's hash seed: folds cut across the validation split.
 SEEDS = (0, 1, 2)
@@ -115,17 +114,11 @@ def main(argv=None):
     (train_texts, y_train), (val_texts, y_val), _ = sms_spam.split(texts, labels)
     texts, labels = train_texts + val_texts, np.concatenate([y_train, y_val])
     rows = candidate_rows(texts, labels)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
     record = {"command": "python -m benchmarks.sms_spam_cv " + " ".join(argv or sys.argv[1:]),
-              "commit": commit, "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
+              "commit": head_commit(), "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
               "host": machine(), "messages": len(texts), "folds": FOLDS,
               "seeds": list(SEEDS), "candidates": rows}
-    base = os.path.join(REPO, "benchmarks", "results", args.name)
-    with open(base + ".json", "w") as f:
-        json.dump(record, f, indent=1)
-    with open(base + ".md", "w") as f:
-        f.write(markdown(record))
+    write(args.name, record, markdown(record))
 
 
 if __name__ == "__main__":

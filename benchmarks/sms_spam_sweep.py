@@ -11,16 +11,14 @@ Written as `benchmarks/results/<name>.{json,md}` with command, commit, date and 
 import argparse
 import datetime
 import json
-import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
+from benchmarks.report_results import head_commit, write
 from pipeline.bookkeeping.provenance import machine
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = (0, 1, 2)
 RECIPE_SEEDS = (0, 1, 2, 3, 4)
 # Overrides of the zoo recipe: what its baseline stage would train with.
@@ -131,18 +129,13 @@ def main(argv=None):
     recipe = sms_spam.ENTRY.recipe
     rows = shape_rows(dataset, recipe) if args.candidates == "shapes" else recipe_rows(
         dataset, sms_spam.ENTRY)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
     record = {"command": "python -m benchmarks.sms_spam_sweep " + " ".join(argv or sys.argv[1:]),
-              "commit": commit, "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
+              "commit": head_commit(), "date": datetime.datetime.utcnow().isoformat(timespec="minutes"),
               "host": machine(), "validation_messages": int(len(dataset.y_val)),
               "seeds": list(SEEDS if args.candidates == "shapes" else RECIPE_SEEDS),
               "epochs": recipe.epochs, args.candidates: rows}
-    base = os.path.join(REPO, "benchmarks", "results", args.name)
-    with open(base + ".json", "w") as f:
-        json.dump(record, f, indent=1)
-    with open(base + ".md", "w") as f:
-        f.write(markdown(record) if args.candidates == "shapes" else recipes_markdown(record))
+    write(args.name, record,
+          markdown(record) if args.candidates == "shapes" else recipes_markdown(record))
 
 
 def header(record, what: str, where: str = "on the validation split") -> list[str]:

@@ -10,21 +10,13 @@ the command, commit, date and host.
 import argparse
 import datetime
 import gzip
-import json
 import os
-import subprocess
 
 import numpy as np
 
+from benchmarks.report_results import head_commit, write
 from pipeline.bookkeeping import provenance
 from pipeline.errors import PipelineError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True).stdout.strip()
 
 
 def score_files(out_dir: str, dataset) -> dict:
@@ -120,8 +112,8 @@ def main(argv=None) -> dict:
     from models import sms_spam
     dataset = sms_spam.load_data(args.data_dir)
     rows = score_files(args.out, dataset)
-    result = {"model": args.model, "command": args.command, "commit": commit(),
-              "run_commit": args.run_commit or commit(),
+    result = {"model": args.model, "command": args.command, "commit": head_commit(),
+              "run_commit": args.run_commit or head_commit(),
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "host": provenance.machine(), "test_messages": int(len(dataset.y_test)),
               "test_spam": int(dataset.y_test.sum()), "keras": keras_reference(args.out, dataset),
@@ -129,11 +121,7 @@ def main(argv=None) -> dict:
     for row in rows.values():
         row.pop("scores")
     result["files"] = rows
-    target = os.path.join(REPO, "benchmarks", "results", args.name)
-    with open(target + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    with open(target + ".md", "w") as f:
-        f.write(markdown(result))
+    write(args.name, result, markdown(result))
     print(markdown(result))
     return result
 

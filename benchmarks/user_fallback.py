@@ -11,9 +11,9 @@ it cannot fold into the conv), a Lambda, a softmax head, float images in 0..1; t
 import datetime
 import json
 import os
-import subprocess
 import sys
 
+from benchmarks.report_results import head_commit
 from pipeline.bookkeeping import provenance
 
 
@@ -64,8 +64,7 @@ def run_summary(folder: str, command: str) -> dict:
 
 
 def results(runs: list[tuple[str, str]], out: str, note: str) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = head_commit()
     data = {"benchmark": "issue 28 item 4: a user's model gets the best file that exists",
             "date": datetime.date.today().isoformat(), "commit": commit,
             "host": provenance.machine(),

@@ -58,6 +58,10 @@ class Stage:
     # Earlier stages whose metrics this stage reads: given as inputs `metrics:<stage>` (when
     # that stage is active in the run), and their hashes are part of this stage's.
     metrics_from: tuple[str, ...] = ()
+    # Bump when what this stage records changes: its records of older runs stop matching,
+    # so it and the stages after it are redone and those before it reused (the runner's
+    # RECORDS_VERSION redoes every stage). 0 adds nothing to the hash.
+    records_version: int = 0
 
     @property
     def timing_group(self) -> str:

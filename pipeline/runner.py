@@ -22,8 +22,8 @@ from pipeline.recipe import ReadRecorder, Recipe
 from pipeline.tflite.model import TfliteModel
 from pipeline.training import distribute
 
-# Bump when what a stage records or how its hash is made changes: records of older runs
-# then stop matching, and the run says so once.
+# Bump when how every stage's hash is made changes: records of older runs then stop matching,
+# and the run says so once. What one stage records: its own `Stage.records_version`.
 RECORDS_VERSION = 3
 
 
@@ -118,7 +118,8 @@ class Runner:
                             for read, (owner, value) in sorted(bindings.items())},
                  **({"metrics_from": {name: self.hashes[name] for name in stage.metrics_from
                                       if name in self.status}} if stage.metrics_from else {}),
-                 **(stage.identity(self.ctx) if stage.identity else {})}
+                 **(stage.identity(self.ctx) if stage.identity else {}),
+                 **({"stage_records": stage.records_version} if stage.records_version else {})}
         return self.ctx.recipe.hash(stage.sections, extra)
 
     def run_stage(self, stage: Stage) -> None:

@@ -142,3 +142,19 @@ def test_the_default_graph_declares_every_stage_once_in_run_order():
     assert graph.get("convert_int8").optional == ("quantized",)
     assert graph.get("convert_float16").reads == ("compressed",)
     assert "convert" in graph.get("convert_int8").sections
+
+
+def test_a_stage_whose_records_changed_is_redone_with_what_follows_and_the_rest_reused(
+        tiny_run, tiny_entry, tmp_path):
+    import dataclasses
+    _, done = tiny_run
+    out = tmp_path / "older"
+    shutil.copytree(done, out)
+    graph = compression.graph(tiny_entry.recipe)
+    bumped = dataclasses.replace(graph.get("convert_int8"), records_version=99)
+    stages = Graph([bumped if s.name == "convert_int8" else s for s in graph.stages])
+    progress.set_quiet(True)
+    report = compression.run(tiny_entry, tiny_entry.recipe, str(out), stages=stages)
+    assert report["stages"]["train"] == report["stages"]["qat"] == "reused"
+    assert report["stages"]["convert_float"] == "reused"
+    assert report["stages"]["convert_int8"] == report["stages"]["validate_int8"] == "ran"

@@ -39,12 +39,14 @@ def token_files(tmp_path_factory):
     inputs = keras.Input((LENGTH,), dtype="int32")
     pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 16)(inputs))
     pool = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    sigmoid = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled))
     embedded = keras.layers.Embedding(VOCAB, 16)(inputs)
     attended = keras.layers.MultiHeadAttention(2, 8)(embedded, embedded)
     block = keras.layers.LayerNormalization()(embedded + attended)
     encoder = keras.Model(inputs, keras.layers.Dense(2)(
         keras.layers.GlobalAveragePooling1D()(block)))
     for name, model, loss in (("pool", pool, "sparse_categorical_crossentropy"),
+                              ("sigmoid", sigmoid, "binary_crossentropy"),
                               ("encoder", encoder, keras.losses.SparseCategoricalCrossentropy(
                                   from_logits=True))):
         model.compile(keras.optimizers.Adam(1e-2), loss)
@@ -83,6 +85,17 @@ def test_a_token_model_runs_with_int32_in_every_file_and_no_pixel_probe(token_fi
     assert int8["vs_float"]["gzip_ratio"] == pytest.approx(
         float_file["network_gzip_bytes"] / int8["gzip_bytes"])
     assert "networks, metadata apart" in open(tmp_path / "pool" / "report.md").read()
+
+
+def test_a_sigmoid_head_with_a_vocabulary_ships_and_says_why_its_files_have_no_metadata(
+        token_files, tmp_path):
+    """One score for two classes: MediaPipe's TextClassifier reads a score per class, so no
+    file gets its metadata, and the run goes on (it used to stop at the float conversion)."""
+    report = run(token_files, "sigmoid", tmp_path, vocab=str(token_files / "vocab.txt"))
+    float_file, int8 = report["variants"][0], report["variants"][1]
+    assert float_file["metadata"]["written"] is False
+    assert "1 score for 2 classes" in float_file["metadata"]["why"]
+    assert int8["accuracy"] > 0.8 and report["deliverable"]["meets_budget"]
 
 
 def test_a_transformer_block_tfmot_cannot_wrap_keeps_a_calibrated_int8_file(token_files,

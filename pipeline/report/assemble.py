@@ -5,14 +5,8 @@ from pipeline.bookkeeping import provenance
 from pipeline.report import distillation
 from pipeline.stages.selective import floor, meets
 from pipeline.report import search_section as search_report
+from pipeline.report.tables import network_size
 from pipeline.tflite import runtime
-
-
-def network_size(variant: dict, key: str) -> int:
-    """`bytes` or `gzip_bytes` of the network alone: a file's metadata (a text model's
-    vocabulary in every casing: hundreds of KB) is written on some variants and not others,
-    so the ratios compare networks with networks."""
-    return variant.get(f"network_{key}") or variant[key]
 
 
 def compare(float_variant: dict, variant: dict, keras_float: dict) -> dict:
@@ -126,8 +120,12 @@ def deliverable(built: list[dict], reference: dict, budget_points: float,
     meeting = [v for v in candidates if within(v)]
     chosen = (most_accurate_of_smallest(meeting, shippable) if meeting
               else max(candidates, key=lambda v: v["validation_accuracy"]))
+    smallest = meeting and chosen["gzip_bytes"] == min(v["gzip_bytes"] for v in meeting)
     return {"variant": chosen["name"], "path": chosen["path"], "meets_budget": bool(meeting),
             "decided_on": "validation",
+            "chosen_because": (None if not meeting else "the smallest within it" if smallest
+                               else f"at most {SIZE_SLACK:.0%} larger (gzip) than the "
+                                    "smallest and the most accurate"),
             "test_meets_budget": within(chosen, "accuracy"),
             "budget_points": budget_points, "sqnr_floor_db": sqnr_floor,
             "candidates": [{"variant": v["name"], "validation_accuracy": v["validation_accuracy"],

@@ -3,7 +3,7 @@
 No TensorFlow here: rendering a report must not cost a 5 s import.
 """
 from pipeline.report import confusion, deployment, distillation
-from pipeline.report.tables import fmt_bytes, markdown_table, text_table
+from pipeline.report.tables import fmt_bytes, markdown_table, network_size, text_table
 from pipeline.report import search_section as search_report
 
 
@@ -49,14 +49,13 @@ def summary_rows(report: dict) -> list[list[str]]:
 def with_network(variant: dict, key: str) -> str:
     """A file's size, and its network's where metadata makes them differ (what the ratios
     to float compare)."""
-    shipped, network = variant[key], variant.get(f"network_{key}") or variant[key]
+    shipped, network = variant[key], network_size(variant, key)
     return fmt_bytes(shipped) if network == shipped else (
         f"{fmt_bytes(shipped)} (network {fmt_bytes(network)})")
 
 
 def has_metadata_bytes(variant: dict) -> bool:
-    shipped = variant.get("bytes")
-    return (variant.get("network_bytes") or shipped) != shipped
+    return "bytes" in variant and network_size(variant, "bytes") != variant["bytes"]
 
 
 from pipeline.speed import speed_phrase  # noqa: E402 -- "slower" below 1x (issue 28).
@@ -163,6 +162,10 @@ def choice_lines(report: dict, d: dict) -> list[str]:
     if int8 is None:  # Post-training path (a Keras 3 model), or pruning collapsed.
         why = report["qat"]["why"] if collapsed else d.get("why", "post-training int8")
         return [f"deliverable: {d['path']} ({why})"]
+    if int8.get("meets_budget"):  # Another file within the budget won on size and accuracy.
+        return [f"deliverable: {d['path']} (within the {budget_text(d)}{on}, and "
+                f"model_int8.tflite is within it too: "
+                f"{d.get('chosen_because') or 'chosen on size, then accuracy'}{on})"]
     if d.get("sqnr_floor_db") is not None:
         score = int8["validation_accuracy" if on else "accuracy"]
         return [f"pruning + QAT (model_int8.tflite, {score:.2f} dB SQNR{on}) misses the "

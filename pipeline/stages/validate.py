@@ -76,7 +76,7 @@ def validator(name: str, integer_only: bool, note: str = "", variant=None):
                   "path": os.path.basename(model.path)}
         if "metadata" in convert_metrics:
             result["metadata"] = deploy.metadata_summary(model, convert_metrics["metadata"])
-        network = convert_metrics.get("network") or measure.sizes(model)
+        network = convert_metrics.get("network") or result  # No metadata: the file's sizes.
         result.update(network_bytes=network["bytes"], network_gzip_bytes=network["gzip_bytes"])
         return {}, result
     return run

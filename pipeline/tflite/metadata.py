@@ -212,9 +212,14 @@ def attach_text(model: bytes, ctx, described: dict) -> tuple[bytes, dict]:
                                                 "uint8 scores (ship uint8 or int8_float_io)"}
     if not described.get("tokenizer"):
         return model, {"written": False, "why": "no tokenizer known for these token ids"}
+    labels, source = labels_for(ctx.recipe, ctx.dataset)
+    scores = int(output["shape"][-1])
+    if scores != len(labels):  # A one-unit sigmoid head: one score for two classes.
+        return model, {"written": False, "why": f"{scores} score{'s' * (scores != 1)} for "
+                                                f"{len(labels)} classes: MediaPipe's "
+                                                "TextClassifier reads one score per class"}
     if not mediapipe_client.available():
         return model, {"written": False, "why": mediapipe_client.missing_message()}
-    labels, source = labels_for(ctx.recipe, ctx.dataset)
     content = mediapipe_text.write_for_spec(model, described, labels, name=ctx.entry.name)
     return content, {"written": True, "labels_from": source, "tokenizer": "RegexTokenizer"}
 
