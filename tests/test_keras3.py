@@ -178,3 +178,21 @@ def test_keras3_teacher_file_becomes_a_checked_tf_keras_model(models, data, tmp_
     models["custom"][0].save(custom)
     with pytest.raises(PipelineError, match=r"teacher .*'scale'.*cannot distil"):
         user.teacher_from_path(custom)
+
+
+def test_loading_a_keras3_file_prints_no_native_log_lines(models, tmp_path):
+    """The first Keras 3 load in a process creates TensorFlow's devices, which log from C++
+    (CUDA probing) before any stage's filter is up: the user saw eight such lines."""
+    import os
+    import subprocess
+    import sys
+    from conftest import REPO
+    path = tmp_path / "dense.keras"
+    models["dense_dropout"][0].save(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    proc = subprocess.run([sys.executable, "-c", "import sys; from pipeline import user_files; "
+                           "user_files.load_saved_model(sys.argv[1]); print('loaded')", str(path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "loaded"
+    assert proc.stderr == ""

@@ -71,9 +71,13 @@ def is_keras3(model) -> bool:
 def load(path: str, trust_code: bool = False):
     """The Keras 3 model in `path`, or one line saying why not. Safe mode stays on unless the
     user trusts the file: a Lambda layer's code runs when it is loaded."""
-    import keras
+    import pipeline.keras  # noqa: F401  TensorFlow first, with its import-time logging filtered.
+    from pipeline.bookkeeping import progress
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not trust_code)
+        # Keras 3's first import and its first variables log from C++ (CUDA probing).
+        with progress.native_output_filtered():
+            import keras
+            return keras.saving.load_model(path, compile=False, safe_mode=not trust_code)
     except Exception as e:  # Keras 3, h5py and zip errors share no base class.
         text = str(e).strip()
         if "lambda" in text.lower() and not trust_code:
