@@ -138,7 +138,7 @@ def token_spec_for(model, x: np.ndarray, tokenizer: dict | None = None) -> Token
                   if type(layer).__name__ == "Embedding"), 0)
     length = model.input_shape[1] if len(model.input_shape) > 1 else None
     return TokenSpec(vocab_size=vocab, sequence_length=int(length or np.asarray(x).shape[1]),
-                     tokenizer=tokenizer)
+                     oov_id=int((tokenizer or {}).get("unknown_id", 1)), tokenizer=tokenizer)
 
 
 def _layers(model):

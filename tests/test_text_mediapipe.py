@@ -55,6 +55,26 @@ def test_text_classifier_on_raw_texts_agrees_with_litert_on_the_ids(files):
     assert result["agreement"] == 1.0 and result["accuracy"] == 1.0 and result["texts"] == 8
 
 
+def test_text_classifier_puts_start_first_as_a_model_maker_vocabulary_says(files):
+    """With <START> in the vocabulary MediaPipe puts it first in every row; `encode` must
+    too, or a Model Maker model's app gets other ids than the run measured."""
+    from pipeline.keras import keras, seed_everything
+    from pipeline.stages import convert
+    seed_everything(4)
+    base, _, _ = files
+    tok = T.Tokenizer((T.PAD, T.START, T.UNKNOWN, *base.vocabulary[2:]), base.sequence_length)
+    ids = keras.Input((tok.sequence_length,), dtype="int32")
+    x = keras.layers.Flatten()(keras.layers.Embedding(tok.vocab_size, 4)(ids))
+    model = convert.run_converter(convert.int8_converter(
+        keras.Model(ids, keras.layers.Dense(2)(x)), tok.encode(TEXTS), io="float"))
+    litert = runtime.predict(model, tok.encode(TEXTS))
+    without_start = runtime.predict(model, np.roll(tok.encode(TEXTS), -1, axis=1))
+    assert not np.allclose(litert, without_start)  # position matters: the check can fail
+    written = mediapipe_text.write_metadata(model, tok, ("ham", "spam"))
+    scores = mediapipe_text.classify(written, TEXTS)["scores"]
+    np.testing.assert_allclose(scores, litert, rtol=1e-5, atol=1e-6)
+
+
 def test_an_int8_output_is_refused_by_text_classifier_with_its_reason(files):
     tok, _, int8_out = files
     written = mediapipe_text.write_metadata(int8_out, tok, ("ham", "spam"))

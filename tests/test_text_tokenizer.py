@@ -56,11 +56,49 @@ def test_bad_vocabularies_and_inputs_are_one_line_errors():
         T.load("/nonexistent/vocab.txt", 4)
 
 
+@pytest.mark.parametrize("pad,unknown", [("[PAD]", "[UNK]"), ("", "[UNK]"), ("<pad>", "<unk>")])
+def test_other_libraries_names_for_the_specials_load_with_the_same_ids(tmp_path, pad, unknown):
+    """BERT-style names, Keras' TextVectorization vocabulary (an empty line 0), lowercase
+    angle brackets: renamed to MediaPipe's names, which its tokenizer looks up."""
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join([pad, unknown, "free", "win"]) + "\n")
+    tok = T.load(str(path), 4)
+    assert tok.vocabulary == (T.PAD, T.UNKNOWN, "free", "win")
+    assert tok.encode(["win zebra free"])[0].tolist() == [3, 1, 2, 0]
+
+
+def test_a_model_maker_vocabulary_puts_start_first_in_every_row(tmp_path):
+    """MediaPipe Model Maker's vocabulary: <PAD>, <START>, <UNKNOWN>, then words."""
+    path = tmp_path / "vocab.txt"
+    path.write_text("<PAD>\n<START>\n<UNKNOWN>\nfree\nwin\n")
+    tok = T.load(str(path), 4)
+    assert (tok.start_id, tok.unknown_id, tok.first_word_id) == (1, 2, 3)
+    assert tok.encode(["win zebra free", "free free free free"]).tolist() == \
+        [[1, 4, 2, 3], [1, 3, 3, 3]]
+    lines = T.mediapipe_vocab_lines(tok)
+    assert "<START> 1" in lines and "FREE 3" in lines
+    assert mediapipe_ids(lines, tok.delim_regex, "Win zebra", 4) == [1, 4, 2, 0]
+    described = tok.describe()
+    assert (described["start_id"], described["unknown_id"]) == (1, 2)
+    assert T.from_description(described) == tok
+
+
+def test_vocabularies_whose_specials_are_misplaced_are_one_line_errors(tmp_path):
+    path = tmp_path / "vocab.txt"
+    for lines, match in ((["[PAD]", "", "free"], "starts with"),  # an empty line is not [UNK]
+                         (["<PAD>", "<UNKNOWN>", "free", "<START>"], "right after")):
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(PipelineError, match=match):
+            T.load(str(path), 4)
+
+
 def mediapipe_ids(lines, delim, text, length):
-    """MediaPipe's RegexPreprocessorCalculator: split, exact-case lookup, <UNKNOWN>, pad."""
+    """MediaPipe's RegexPreprocessorCalculator: <START> first when the vocabulary has it,
+    split, exact-case lookup, <UNKNOWN>, pad."""
     table = {line.split(" ")[0]: int(line.split(" ")[1]) for line in lines}
     words = [w for w in re.split(delim, text, flags=re.ASCII) if w]
-    ids = [table.get(w, table[T.UNKNOWN]) for w in words][:length]
+    start = [table[T.START]] if T.START in table else []
+    ids = (start + [table.get(w, table[T.UNKNOWN]) for w in words])[:length]
     return ids + [table[T.PAD]] * (length - len(ids))
 
 

@@ -6,14 +6,19 @@ applies, so an app gets the same ids from the same text:
 - split on `delim_regex` (default `[^\\w']+`, ASCII `\\w` as in RE2: letters, digits, `_`;
   every other character, non-ASCII included, separates words), drop empty pieces;
 - optionally lowercase each word (ASCII: words hold no other letters);
-- look each word up in the vocabulary; a word not in it is `<UNKNOWN>` (id 1);
+- look each word up in the vocabulary; a word not in it is `<UNKNOWN>` (id 1 in the
+  vocabularies built here);
+- with `<START>` in the vocabulary (MediaPipe Model Maker's `<PAD>`, `<START>`, `<UNKNOWN>`),
+  its id comes first in every row, as MediaPipe puts it;
 - keep the first `sequence_length` ids and pad the rest with `<PAD>` (id 0), after the words.
 
 MediaPipe looks words up as they are (it never lowercases); `mediapipe_vocab_lines` writes a
 vocabulary file that maps the case variants of each word to the same id, so a lowercasing
 tokenizer can still go into the file's metadata. Vocabulary file `vocab.txt`: one token
-per line, the line number is the id (`<PAD>`, `<UNKNOWN>`, then words by frequency). No
-TensorFlow here.
+per line, the line number is the id (`<PAD>`, `<UNKNOWN>`, then words by frequency). A
+user's file may name the specials as other libraries do (`[PAD]`/`[UNK]`, Keras'
+TextVectorization's empty line and `[UNK]`, `<pad>`/`<unk>`): `load` renames them to
+MediaPipe's names, which its tokenizer looks up; the ids stay. No TensorFlow here.
 """
 import collections
 import dataclasses
@@ -26,24 +31,33 @@ from pipeline.errors import PipelineError
 
 PAD, UNKNOWN, START = "<PAD>", "<UNKNOWN>", "<START>"
 PAD_ID, UNKNOWN_ID = 0, 1
+# Other libraries' names for the specials; none can come out of the delimiter split (each
+# holds a delimiter, or is empty), so renaming them changes no text's ids.
+ALIASES = {PAD: ("[PAD]", "<pad>", ""), UNKNOWN: ("[UNK]", "<unk>", "<UNK>", "[OOV]", "<OOV>"),
+           START: ("[START]", "<start>", "<s>")}
 DEFAULT_DELIM = r"[^\w']+"
 TYPE = "regex"
 
 
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
-    vocabulary: tuple[str, ...]  # id -> token; [0] is <PAD>, [1] <UNKNOWN>.
+    vocabulary: tuple[str, ...]  # id -> token; [0] is <PAD>, then <UNKNOWN> [and <START>].
     sequence_length: int
     delim_regex: str = DEFAULT_DELIM
     lowercase: bool = True
 
     def __post_init__(self):
-        if tuple(self.vocabulary[:2]) != (PAD, UNKNOWN):
-            raise PipelineError(f"a vocabulary starts with {PAD} (id 0) and {UNKNOWN} (id 1); "
-                                f"this one starts with {list(self.vocabulary[:2])}")
+        head = list(self.vocabulary[:3])
+        if not head or head[0] != PAD or UNKNOWN not in head:
+            raise PipelineError(f"a vocabulary starts with {PAD} (id 0), then {UNKNOWN} (and "
+                                f"optionally {START}); this one starts with {head}")
+        if START in self.vocabulary[3:]:
+            raise PipelineError(f"{START} is id {self.vocabulary.index(START)} in the "
+                                f"vocabulary; it must come right after {PAD}, like {UNKNOWN}")
         if self.sequence_length < 1:
             raise PipelineError(f"sequence length must be at least 1, not {self.sequence_length}")
-        bad = [t for t in self.vocabulary[2:] if not t or self._pattern().search(t)]
+        bad = [t for t in self.vocabulary[self.first_word_id:]
+               if not t or self._pattern().search(t)]
         if bad:
             raise PipelineError(f"vocabulary token {bad[0]!r} would be split by the delimiter "
                                 f"regex {self.delim_regex!r}: no text can produce it")
@@ -56,6 +70,18 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return len(self.vocabulary)
 
+    @property
+    def unknown_id(self) -> int:
+        return self.vocabulary.index(UNKNOWN)
+
+    @property
+    def start_id(self) -> int | None:
+        return self.vocabulary.index(START) if START in self.vocabulary[:3] else None
+
+    @property
+    def first_word_id(self) -> int:
+        return 2 if self.start_id is None else 3
+
     def words(self, text: str, lowercase: bool | None = None) -> list[str]:
         """The words of `text`, before the vocabulary lookup (`lowercase=False`: as written)."""
         pieces = [w for w in self._pattern().split(text) if w]
@@ -66,10 +92,11 @@ class Tokenizer:
         """(N, sequence_length) int32 ids of `texts` (a list of strings)."""
         if isinstance(texts, str):
             raise PipelineError("encode takes a list of texts, not one string")
-        index = self._index()
+        index, unknown = self._index(), self.unknown_id
+        first = [] if self.start_id is None else [self.start_id]
         out = np.full((len(texts), self.sequence_length), PAD_ID, np.int32)
         for row, text in enumerate(texts):
-            ids = [index.get(w, UNKNOWN_ID) for w in self.words(text)][:self.sequence_length]
+            ids = (first + [index.get(w, unknown) for w in self.words(text)])[:self.sequence_length]
             out[row, :len(ids)] = ids
         return out
 
@@ -95,7 +122,9 @@ class Tokenizer:
         return {"type": TYPE, "delim_regex": self.delim_regex, "regex_flavor": "RE2 (ASCII \\w)",
                 "lowercase": self.lowercase, "sequence_length": self.sequence_length,
                 "padding": "post", "truncation": "post", "pad": PAD, "pad_id": PAD_ID,
-                "unknown": UNKNOWN, "unknown_id": UNKNOWN_ID, "vocab_file": "vocab.txt",
+                "unknown": UNKNOWN, "unknown_id": self.unknown_id,
+                **({} if self.start_id is None else {"start": START, "start_id": self.start_id}),
+                "vocab_file": "vocab.txt",
                 "vocab_size": self.vocab_size, "vocab_sha256": self.fingerprint(),
                 "vocabulary": list(self.vocabulary)}
 
@@ -126,15 +155,28 @@ def build(texts, sequence_length: int, max_tokens: int = 10000, min_count: int =
 
 def load(path: str, sequence_length: int, delim_regex: str = DEFAULT_DELIM,
          lowercase: bool = True) -> Tokenizer:
-    """A tokenizer from `vocab.txt` (one token per line)."""
+    """A tokenizer from `vocab.txt` (one token per line; the specials under any name of
+    ALIASES)."""
     try:
         with open(path, encoding="utf-8") as f:
-            tokens = tuple(line.rstrip("\r\n") for line in f)
+            tokens = [line.rstrip("\r\n") for line in f]
     except OSError as e:
         raise PipelineError(f"--vocab: cannot read {path} ({e.strerror})") from None
     while tokens and not tokens[-1]:
         tokens = tokens[:-1]
-    return Tokenizer(tokens, sequence_length, delim_regex, lowercase)
+    try:
+        return Tokenizer(canonical_specials(tokens), sequence_length, delim_regex, lowercase)
+    except PipelineError as e:
+        raise PipelineError(f"--vocab {path}: {e}") from None
+
+
+def canonical_specials(tokens) -> tuple[str, ...]:
+    """`tokens` with the specials renamed to MediaPipe's names: padding at id 0, unknown
+    and start among ids 1-2."""
+    later = {alias: name for name in (UNKNOWN, START) for alias in ALIASES[name]}
+    head = [PAD if tokens[:1] and tokens[0] in ALIASES[PAD] else t for t in tokens[:1]]
+    head += [later.get(t, t) for t in tokens[1:3]]
+    return (*head, *tokens[3:])
 
 
 def case_variants(word: str) -> list[str]:
@@ -154,14 +196,16 @@ def mediapipe_vocab_lines(tokenizer: Tokenizer, seen_words=(),
     lower, UPPER and Capitalized forms and in each casing `seen_words` holds (the training
     texts' own words): those reach the same id as in `encode`; any other casing becomes
     `<UNKNOWN>` in MediaPipe. `standard_variants=False` lists only the seen casings (a
-    smaller file, fewer casings reached). No `<START>` line: MediaPipe would put it first in every row.
+    smaller file, fewer casings reached). `<START>` is listed only when the vocabulary has it:
+    MediaPipe then puts it first in every row, as `encode` does.
     """
     lines = [f"{token} {i}" for i, token in enumerate(tokenizer.vocabulary)]
     if not tokenizer.lowercase:
         return lines
     index = tokenizer._index()
     extra = {}
-    for token in tokenizer.vocabulary[2:] if standard_variants else ():
+    words = tokenizer.vocabulary[tokenizer.first_word_id:]
+    for token in words if standard_variants else ():
         for variant in case_variants(token):
             extra.setdefault(variant, index[token])
     for word in seen_words:
