@@ -83,6 +83,14 @@ def test_a_model_maker_vocabulary_puts_start_first_in_every_row(tmp_path):
     assert T.from_description(described) == tok
 
 
+def test_decode_gives_texts_that_encode_back_to_the_ids():
+    tok = T.Tokenizer((T.PAD, T.START, T.UNKNOWN, "free", "win", "unk0"), 6)
+    ids = tok.encode(["win zebra FREE", "", "free free free free free free free"])
+    texts = tok.decode(ids)
+    assert texts[0] == "win unk1 free"  # unk0 is a word of this vocabulary
+    assert np.array_equal(tok.encode(texts), ids)
+
+
 def test_vocabularies_whose_specials_are_misplaced_are_one_line_errors(tmp_path):
     path = tmp_path / "vocab.txt"
     for lines, match in ((["[PAD]", "", "free"], "starts with"),  # an empty line is not [UNK]

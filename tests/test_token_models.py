@@ -45,7 +45,11 @@ def token_files(tmp_path_factory):
     block = keras.layers.LayerNormalization()(embedded + attended)
     encoder = keras.Model(inputs, keras.layers.Dense(2)(
         keras.layers.GlobalAveragePooling1D()(block)))
+    wide = keras.Input((LENGTH,), dtype="int64")  # As Keras 3 and tokenizers often give ids.
+    pool64 = keras.Model(wide, keras.layers.Dense(2, activation="softmax")(
+        keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 16)(wide))))
     for name, model, loss in (("pool", pool, "sparse_categorical_crossentropy"),
+                              ("pool64", pool64, "sparse_categorical_crossentropy"),
                               ("sigmoid", sigmoid, "binary_crossentropy"),
                               ("encoder", encoder, keras.losses.SparseCategoricalCrossentropy(
                                   from_logits=True))):
@@ -55,11 +59,11 @@ def token_files(tmp_path_factory):
     return folder
 
 
-def run(folder, name, tmp_path, **knobs):
+def run(folder, name, tmp_path, check_client=False, **knobs):
     entry = user.entry_from_path(str(folder / f"{name}.h5"), str(folder / "ids.npz"),
                                  FAST.replace(**knobs))
     progress.set_quiet(True)
-    return compression.run(entry, entry.recipe, str(tmp_path / name))
+    return compression.run(entry, entry.recipe, str(tmp_path / name), check_client=check_client)
 
 
 def test_a_token_model_runs_with_int32_in_every_file_and_no_pixel_probe(token_files,
@@ -85,6 +89,25 @@ def test_a_token_model_runs_with_int32_in_every_file_and_no_pixel_probe(token_fi
     assert int8["vs_float"]["gzip_ratio"] == pytest.approx(
         float_file["network_gzip_bytes"] / int8["gzip_bytes"])
     assert "networks, metadata apart" in open(tmp_path / "pool" / "report.md").read()
+
+
+def test_int64_ids_and_a_bert_style_vocabulary_give_int32_files_mediapipe_runs(token_files,
+                                                                               tmp_path):
+    """A user's model on int64 ids with a `[PAD]`/`[UNK]` vocabulary and data kept as ids
+    only: every file takes int32 (the float file kept int64, and MediaPipe refused it), the
+    vocabulary's specials get MediaPipe's names, and the client check runs on texts rebuilt
+    from the test ids."""
+    vocab = tmp_path / "bert_style.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", *[f"w{i}" for i in range(2, VOCAB)]]) + "\n")
+    report = run(token_files, "pool64", tmp_path, check_client=True, vocab=str(vocab))
+    assert [v["input_dtype"] for v in report["variants"]] == ["int32"] * len(report["variants"])
+    float_file, int8 = report["variants"][0], report["variants"][1]
+    assert float_file["metadata"]["written"] is True
+    assert float_file["client"]["loads"] and float_file["client"]["agreement"] == 1.0
+    assert float_file["client"]["texts"] == "rebuilt from the test ids"
+    assert float_file["client"]["images"] == 160
+    assert not int8["client"]["loads"]
+    assert "add uint8 to --modes" in open(tmp_path / "pool64" / "report.md").read()
 
 
 def test_a_sigmoid_head_with_a_vocabulary_ships_and_says_why_its_files_have_no_metadata(

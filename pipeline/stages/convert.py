@@ -23,11 +23,18 @@ class SavedModelDir(str):
 IO_TYPES = {"int8": tf.int8, "uint8": tf.uint8, "float": None}
 
 
-def _fixed_batch(model, batch_size: int):
-    """The model's inference function traced at a fixed batch (a concrete function)."""
-    specs = [tf.TensorSpec([batch_size, *t.shape[1:]], t.dtype) for t in model.inputs]
+def input_specs(model, batch_size: int | None) -> list:
+    """The file's input signature: the model's inputs at `batch_size` (None: dynamic), int64
+    token ids taken as int32, the type every app and MediaPipe's TextClassifier feed (the
+    model casts them back)."""
+    return [tf.TensorSpec([batch_size, *t.shape[1:]], tf.int32 if t.dtype == tf.int64 else t.dtype)
+            for t in model.inputs]
+
+
+def _traced(model, batch_size: int | None):
+    """The model's inference function traced on `input_specs` (a concrete function)."""
     call = tf.function(lambda *x: model(x[0] if len(x) == 1 else list(x), training=False))
-    return call.get_concrete_function(*specs)
+    return call.get_concrete_function(*input_specs(model, batch_size))
 
 
 def _converter(model, calibration: np.ndarray | None = None, batch_size: int | None = None):
@@ -36,11 +43,11 @@ def _converter(model, calibration: np.ndarray | None = None, batch_size: int | N
         converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
     elif keras3.is_keras3(model):  # The post-training path of a Keras 3 model.
         converter = keras3.converter(model, batch_size)
-    elif batch_size is None:
+    elif batch_size is None and all(t.dtype != tf.int64 for t in model.inputs):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [_fixed_batch(model, batch_size)], model)
+            [_traced(model, batch_size)], model)
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset(calibration)

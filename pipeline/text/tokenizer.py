@@ -100,6 +100,21 @@ class Tokenizer:
             out[row, :len(ids)] = ids
         return out
 
+    def decode(self, ids: np.ndarray) -> list[str]:
+        """Texts that `encode` turns back into `ids` (rows of this tokenizer's ids): the
+        words joined by spaces, an unknown id as a word the vocabulary lacks; a row ends at
+        its first <PAD>. For running a client on data kept as ids."""
+        unknown = next(w for w in (f"unk{n}" for n in range(len(self.vocabulary) + 1))
+                       if w not in self._index())
+        words = {i: t for i, t in enumerate(self.vocabulary)}
+        words.update({self.unknown_id: unknown, PAD_ID: None})
+        texts = []
+        for row in np.asarray(ids):
+            kept = [int(i) for i in row if int(i) != self.start_id]
+            end = kept.index(PAD_ID) if PAD_ID in kept else len(kept)
+            texts.append(" ".join(words[i] for i in kept[:end]))
+        return texts
+
     def _index(self) -> dict:
         return {token: i for i, token in enumerate(self.vocabulary)}
 

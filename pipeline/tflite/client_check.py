@@ -67,15 +67,17 @@ def deployable(variant: dict) -> bool:
     return bool(meta) and not meta.get("why", "").startswith("not an image classifier")
 
 
-def check_text_file(model, texts, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+def check_text_file(model, texts, x_test: np.ndarray, y_test: np.ndarray,
+                    rebuilt: bool = False) -> dict:
     """A token classifier in MediaPipe's TextClassifier on the raw `texts` (its metadata's
     tokenizer makes the ids), against LiteRT on the ids of the same texts; the same fields
-    as `check_file`."""
+    as `check_file`. `rebuilt`: the texts were made from the test ids (`texts_from_ids`)."""
     from pipeline.tflite import mediapipe_text
     reference = runtime.predict(model, x_test, batch_size=1)
     result = mediapipe_text.check(content(model), list(texts), y_test, reference)
     out = {"client": f"MediaPipe Tasks TextClassifier {result['version']}",
-           "loads": result["loaded"], "images": int(len(texts))}
+           "loads": result["loaded"], "images": int(len(texts)),
+           **({"texts": "rebuilt from the test ids"} if rebuilt else {})}
     if not result["loaded"]:
         return {**out, "reason": result["reason"]}
     return {**out, "top1": result["accuracy"],
@@ -116,7 +118,8 @@ def _check_one(variant: dict, out_dir: str, dataset, contract, texts) -> dict | 
         return None
     model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
     if kind == "tokens":
-        return check_text_file(model, texts, dataset.x_test, dataset.y_test)
+        return check_text_file(model, texts, dataset.x_test, dataset.y_test,
+                               rebuilt=not len(getattr(dataset, "texts_test", ())))
     if kind == "audio":
         clips = variants.dataset_for(variants.find(variant["name"]), dataset).x_test
         return check_audio_file(model, clips, dataset.y_test, contract.sample_rate)
@@ -131,14 +134,23 @@ def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
         raise PipelineError(mediapipe_client.missing_message())
     texts = getattr(dataset, "texts_test", ())
     if getattr(contract, "kind", "image") == "tokens" and not len(texts):
-        raise PipelineError("--check_client on a token model needs the raw test texts "
-                            "(a zoo text entry, or a model with its tokenizer and texts)")
+        texts = texts_from_ids(dataset.x_test, contract)
     for variant in report["variants"]:
         with progress.stage(f"client {variant['name']}"):
             result = _check_one(variant, out_dir, dataset, contract, texts)
         if result is not None:
             variant["client"] = result
     return report
+
+
+def texts_from_ids(x_test: np.ndarray, contract) -> list[str]:
+    """Test texts for a token model whose data holds only ids: rebuilt from the ids by the
+    run's tokenizer (`Tokenizer.decode`), so that MediaPipe's tokenizer is run on text."""
+    from pipeline.text import tokenizer
+    if not contract.tokenizer:
+        raise PipelineError("--check_client on a token model needs its tokenizer: pass "
+                            "--vocab=vocab.txt (or data with the raw texts)")
+    return tokenizer.from_description(contract.tokenizer).decode(x_test)
 
 
 def _count(result: dict) -> int:
@@ -150,13 +162,15 @@ def verdict(result: dict) -> str:
     """One line for the report: loads or why not; top-1; agreement with LiteRT."""
     if not result["loads"]:
         reason = result["reason"]
-        kind = ("int8 input" if "got INT8" in reason else
-                "grayscale input" if "RGB" in reason else "")
-        return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}")
+        kind = ("int8 input" if "got INT8" in reason else "int8 output" if "found INT8" in
+                reason else "grayscale input" if "RGB" in reason else "")
+        hint = ("; add uint8 to --modes for a file it loads (uint8 in and out)"
+                if kind.startswith("int8") else "")
+        return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}{hint}")
     labels = [label for label in result.get("labels_read") or [] if label]
     client = result.get("client", "")
     unit = ("texts" if "TextClassifier" in client else "clips" if "AudioClassifier" in client
-            else "images")
+            else "images") + (f" {result['texts']}" if "texts" in result else "")
     shown = ", ".join(labels[:4]) + (", ..." if len(labels) > 4 else "") if labels else "none"
     return (f"loads; top-1 {100 * result['top1']:.2f}% (LiteRT {100 * result['litert_top1']:.2f}"
             f"%), argmax agreement {100 * result['agreement']:.2f}% on {_count(result)} "

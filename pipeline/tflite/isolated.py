@@ -47,7 +47,8 @@ def _layers(model):
 def export(model, folder: str, batch_size: int) -> None:
     """`model`'s inference function at `batch_size` as a SavedModel serving signature."""
     from pipeline.keras import tf
-    specs = [tf.TensorSpec([batch_size, *t.shape[1:]], t.dtype) for t in model.inputs]
+    from pipeline.stages.convert import input_specs
+    specs = input_specs(model, batch_size)
     module = tf.Module()
     module.model = model
     module.serve = tf.function(lambda *x: model(x[0] if len(x) == 1 else list(x),

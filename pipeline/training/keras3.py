@@ -376,8 +376,9 @@ def converter(model, batch_size: int | None):
     import weakref
 
     from pipeline.keras import tf
+    from pipeline.stages.convert import input_specs
     folder = tempfile.mkdtemp(prefix="keras3_export_")
-    specs = [tf.TensorSpec([batch_size, *t.shape[1:]], t.dtype) for t in model.inputs]
+    specs = input_specs(model, batch_size)
     model.export(folder, format="tf_saved_model", verbose=False,
                  input_signature=[specs[0] if len(specs) == 1 else specs])
     result = tf.lite.TFLiteConverter.from_saved_model(folder)
