@@ -74,6 +74,9 @@ def spec_of(recipe: Recipe, model, x: np.ndarray,
             raise PipelineError("--input_range/--input_mean/--input_std map pixels; this "
                                 "model takes token ids, which are fed as they are")
         return input_spec.token_spec_for(model, x, vocab_tokenizer(recipe, model, x)), False
+    if recipe.vocab:
+        raise PipelineError(f"--vocab describes token ids; this model's input is {kind} "
+                            f"(pass --input_kind=tokens if it takes token ids)")
     if kind == "features":
         return input_spec.FeatureSpec(), False
     if kind == "audio":

@@ -147,3 +147,16 @@ def test_metric_f1_scores_every_file_and_drives_the_budget(token_files, tmp_path
     int8 = report["variants"][1]
     assert 0.8 < int8["accuracy"] <= 1.0  # the minority class's F1, not top-1
     assert report["deliverable"]["candidates"][0]["variant"] == "int8"
+
+
+def test_a_vocabulary_for_a_model_that_takes_no_token_ids_is_one_line():
+    """It was ignored: the user believed the files carried a tokenizer."""
+    from pipeline import user_data
+    from pipeline.errors import PipelineError
+    from pipeline.keras import keras
+    images = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    pixels = np.zeros((4, 8, 8), np.uint8)
+    with pytest.raises(PipelineError, match="--vocab describes token ids; this model's input "
+                                            "is image"):
+        user_data.spec_of(FAST.replace(vocab="vocab.txt"), images, pixels)
+    assert user_data.spec_of(FAST, images, pixels)[0].kind == "image"
