@@ -32,29 +32,33 @@ def fine_tune_reads(recipe: Recipe, source: str) -> tuple:
 def variant_stages(recipe: Recipe, phase: str) -> list[Stage]:
     """convert_<name> (where the variant has a converter) + validate_<name> for every
     registered variant of `phase` this run may build."""
+    return [stage for variant in variants.for_run(recipe.modes, phase=phase)
+            for stage in stages_of(variant)]
+
+
+def stages_of(variant) -> list[Stage]:
+    """The stages that make and validate `variant`'s file."""
     from pipeline.stages import deploy
     from pipeline.stages.validate import validate_stage
-    stages = []
-    for variant in variants.for_run(recipe.modes, phase=phase):
-        if variant.convert is not None:
-            stages.append(deploy.convert_stage(variant))
-        elif variant.name in LADDER_STAGES:  # A rung that searches, not one conversion.
-            stages.append(LADDER_STAGES[variant.name]())
-        stages.append(validate_stage(variant))
-    return stages
+    if variant.convert is not None:
+        return [deploy.convert_stage(variant), validate_stage(variant)]
+    if variant.name in LADDER_STAGES:  # A rung that searches, not one conversion.
+        return [LADDER_STAGES[variant.name](), validate_stage(variant)]
+    return [validate_stage(variant)]
 
 
-def ptq_mixed_stage() -> Stage:
+def ptq_mixed_stage(after: tuple = ("validate_int8", "validate_int8_mixed", "validate_ptq",
+                                    "validate_int16x8_ptq")) -> Stage:
     """Stage `selective_ptq`: the last rung of the ladder, post-training int8 of the float
-    model with its worst layers kept float (`selective.run_ptq`); it reads the rungs before
-    it to know whether one met the budget already."""
+    model with its worst layers kept float (`selective.run_ptq`); it reads the figures of
+    the files validated `after` it, to know whether one met the budget already."""
     from pipeline.stages import selective
     return Stage("selective_ptq", selective.run_ptq, reads=("float",),
                  writes=(Output("tflite_ptq_mixed", variants.get("ptq_mixed").file,
                                 "tflite"),),
                  group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
-                 metrics_from=("validate_int8", "validate_int8_mixed", "validate_ptq",
-                               "validate_int16x8_ptq"), when=selective.ptq_ladder)
+                 metrics_from=after, when=selective.ptq_ladder,
+                 records_version=1)  # 1: the step with the worst layer's upstream float.
 
 
 # Variants whose file a stage of their own makes, by name.
@@ -113,7 +117,8 @@ def graph(recipe: Recipe) -> Graph:
         Stage("selective", selective.run, reads=("compressed",),
               writes=(Output("tflite_int8_mixed", variants.get("int8_mixed").file, "tflite"),),
               group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
-              metrics_from=("debug", "validate_int8"), when=selective.int8_misses_budget),
+              metrics_from=("debug", "validate_int8"), when=selective.int8_misses_budget,
+              records_version=1),  # 1: the step with the worst layer's upstream float.
         *variant_stages(recipe, "fallback"),
         *variant_stages(recipe, "teacher"),
         latency_stage([v.value for v in variants.for_run(recipe.modes)]),
@@ -128,17 +133,22 @@ POST_TRAINING_NOTE = ("post-training int8 of the Keras 3 model (calibrated, no p
 def post_training_graph(recipe: Recipe) -> Graph:
     """A Keras 3 model with a layer tf_keras cannot rebuild (`entry.keras3["post_training"]`):
     no pruning or QAT (tfmot is Keras 2 only); the Keras 3 model is evaluated and converted
-    as it is, float and calibrated full-integer int8, validated and timed."""
+    as it is, float and calibrated full-integer int8, then, while no file meets the budget,
+    the ladder's rungs (int16x8, int8 with the worst layers kept float); validated and timed."""
     import dataclasses as dc
-    from pipeline.stages import deploy, post_training
+    from pipeline.stages import post_training
     from pipeline.stages.validate import validate_stage
-    built = [variants.get("float"),
-             dc.replace(variants.get("ptq"), note=POST_TRAINING_NOTE, when=None)]
+    converted = [variants.get("float"),
+                 dc.replace(variants.get("ptq"), note=POST_TRAINING_NOTE, when=None),
+                 variants.get("int16x8_ptq")]
+    mixed = variants.get("ptq_mixed")
     return Graph([
         Stage("evaluate", post_training.run_evaluate, sections=("train",),
-              writes=(Output("float", "baseline.keras", "keras"),)),
-        *[stage for v in built for stage in (deploy.convert_stage(v), validate_stage(v))],
-        latency_stage([v.value for v in built]),
+              writes=(Output("float", "baseline.keras", "keras"),),
+              records_version=1),  # 1: a batch-dependent model scored one input at a time.
+        *[stage for v in converted for stage in stages_of(v)],
+        ptq_mixed_stage(after=("validate_ptq", "validate_int16x8_ptq")), validate_stage(mixed),
+        latency_stage([v.value for v in (*converted, mixed)]),
     ])
 
 

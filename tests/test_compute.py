@@ -56,3 +56,13 @@ def test_int8_file_counts_the_same(two_branch):
     # Quantization can round a few tiny weights to 0, but never revives a pruned one.
     assert cost["effective_macs"] <= MACS - DENSE_ZEROS
     assert cost["effective_macs"] > MACS - DENSE_ZEROS - 100
+
+
+def test_an_add_with_a_scalar_output_counts_one_element():
+    """A reduced maximum plus a constant (as power-to-dB front ends compute) gives a scalar
+    ADD; counting its output's last axis crashed a whole run."""
+    from pipeline.keras import tf
+    call = tf.function(lambda x: tf.reduce_max(x) + 1.0)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [call.get_concrete_function(tf.TensorSpec([1, 8], tf.float32))])
+    assert compute.tflite_cost(converter.convert())["macs"] == 1

@@ -94,6 +94,10 @@ def headline(report: dict) -> list[str]:
             f"{speed_phrase(c['latency_speedup'])} (median, batch 1, 1 thread, timed interleaved)"
             + vs)
     lines += not_built_lines(report.get("not_built", []))
+    if report.get("keras", {}).get("scored_at_batch") == 1:
+        lines.append("the float Keras model's outputs depend on the batch it is given (e.g. "
+                     "a normalization over the batch): every Keras figure is scored one input "
+                     "at a time, as the files run")
     lines += deliverable_lines(report)
     if (report.get("keras3") or {}).get("translated"):
         lines.append(report["keras3"]["line"])

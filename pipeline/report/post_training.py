@@ -4,20 +4,24 @@ from pipeline.bookkeeping import provenance
 from pipeline.report import assemble
 from pipeline.stages.selective import floor
 
+# The post-training int8 file, then the ladder's rungs (`compression.post_training_graph`).
+SHIPPABLE = ("ptq", "int16x8_ptq", "ptq_mixed")
+
 
 def report(runner) -> dict:
     ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
     line = (ctx.entry.keras3 or {}).get("post_training", "post-training int8 only")
-    built = assemble.validated(runner, ["float", "ptq"])
+    built = assemble.validated(runner, ["float", *SHIPPABLE])
     keras_float = metrics["evaluate"]["accuracy"]
     for v in built:
         v["vs_float"] = assemble.compare(built[0], v, metrics["evaluate"])
     deliverable = assemble.deliverable(built, metrics["evaluate"], recipe.accuracy_budget,
-                                       floor(ctx))
+                                       floor(ctx), SHIPPABLE)
     return {
         **assemble.header(ctx),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": None,
-                  "clustered_accuracy": None, "qat_accuracy": None},
+                  "clustered_accuracy": None, "qat_accuracy": None,
+                  "scored_at_batch": metrics["evaluate"].get("scored_at_batch")},
         "keras_validation": assemble.keras_validation(metrics["evaluate"], {}),
         "splits": assemble.splits(ctx.dataset),
         "keras3": ctx.entry.keras3,
@@ -27,11 +31,13 @@ def report(runner) -> dict:
         "pruning": {"sparsity": 0.0, "pruned_layers": [], "sparsity_per_layer": {},
                     "schedule": None, "flattened_models": [], "why": line},
         "variants": built,
-        "comparison": built[-1]["vs_float"],
+        "not_built": assemble.not_built(runner),
+        "comparison": built[1]["vs_float"] if len(built) > 1 else None,
         "distillation": None,
-        "layer_errors": [],
+        "layer_errors": metrics.get("selective_ptq", {}).get("layers", []),
         "selective": {"budget_points": recipe.accuracy_budget, "status": "not_run",
                       "steps": []},
+        "ladder": assemble.ladder(metrics),
         "task": assemble.task_section(ctx.dataset.task),
         "reference": assemble.reference(keras_float, ctx.dataset),
         "deliverable": {**deliverable, "why": line},

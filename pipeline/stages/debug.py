@@ -97,6 +97,33 @@ def mixed_int8(model, calibration: np.ndarray, float_nodes: list[str]) -> bytes:
     return debugger.get_nondebug_quantized_model()
 
 
+def upstream(model, calibration: np.ndarray, nodes: list[str]) -> tuple[list[str], int]:
+    """The ops that compute `nodes` (tensor names) and every op they are computed from, by
+    output tensor name, and how many ops the calibrated int8 file has (quantize ops apart):
+    kept float together, `nodes` see float inputs. Keeping only an audio front end's LOG
+    float is not enough: the mel power feeding it is int8, zero for quiet frames."""
+    from pipeline.tflite import runtime
+    from pipeline.tflite.model import inspector
+    debugger = _debugger(model, calibration, calibration[:1])
+    interpreter = inspector(debugger.get_nondebug_quantized_model())
+    names = {int(d["index"]): d["name"] for d in interpreter.get_tensor_details()}
+    producer = runtime.producers(runtime.model_ops(interpreter))
+    wanted = set(nodes)
+    pending = [t for t, name in names.items() if name in wanted and t in producer]
+    seen = set()
+    while pending:
+        tensor = pending.pop()
+        if tensor not in seen and tensor in producer:
+            seen.add(tensor)
+            pending += [int(t) for t in producer[tensor]["inputs"] if int(t) >= 0]
+    computing = {t for t, op in producer.items() if op["op_name"] not in QUANTIZE_OPS}
+    return sorted(names[t] for t in seen & computing), len(computing)
+
+
+# Ops that only change a tensor's type: not layers one keeps float.
+QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
 LAYER_ERRORS_FILE = "layer_errors.csv"
 
 

@@ -89,8 +89,8 @@ def tflite_cost(model: bytes) -> dict:
             # Counted per op, not per buffer: the converter shares identical constants
             # (e.g. two all-zero biases) between ops, but each layer still holds its own.
             params += sum(int(np.prod(tensors[s]["shape"], dtype=np.int64)) for s in sources)
-        elif name in ELEMENTWISE_OPS:
-            elements = positions * int(out_shape[-1])
+        elif name in ELEMENTWISE_OPS:  # A scalar output (a reduced maximum) is one element.
+            elements = positions * int(out_shape[-1]) if len(out_shape) else 1
             macs, effective = macs + elements, effective + elements
     return {"params": int(params), "macs": int(macs), "effective_macs": int(effective)}
 

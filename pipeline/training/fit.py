@@ -125,11 +125,38 @@ def accuracy(model, dataset: Dataset, batch_size: int = 256, head: str = "linear
 
 def scores(model, dataset: Dataset, batch_size: int = 256, head: str = "linear") -> dict:
     """A stage's figures of a Keras model: `accuracy` on the test split (reported only) and
-    `validation_accuracy` (what decisions read; None on a dataset without one)."""
+    `validation_accuracy` (what decisions read; None on a dataset without one). A model
+    whose outputs depend on the batch is scored one input at a time, as its files run
+    (`scored_at_batch`: 1)."""
+    alone = depends_on_batch(model, dataset.x_val if dataset.x_val is not None
+                             else dataset.x_test)
+    batch_size = 1 if alone else batch_size
     validation = (None if dataset.x_val is None else
                   accuracy(model, dataset, batch_size, head, split="validation"))
     return {"accuracy": accuracy(model, dataset, batch_size, head),
-            "validation_accuracy": validation}
+            "validation_accuracy": validation, **({"scored_at_batch": 1} if alone else {})}
+
+
+# Rows compared at batch 1 and all at once, and the difference (relative to the outputs'
+# largest magnitude) beyond which the outputs depend on the batch: float rounding across
+# batch sizes stays far below it; a Keras 3 MelSpectrogram's dB scaling, clipped at the
+# batch's loudest frame, moved 2.4 points of validation top-1.
+BATCH_PROBE_ROWS = 16
+BATCH_TOLERANCE = 1e-3
+
+
+def depends_on_batch(model, x: np.ndarray) -> bool:
+    """Whether `model` gives the first rows of `x` other outputs alone than together."""
+    rows = np.asarray(x[:BATCH_PROBE_ROWS])
+    if len(rows) < 2:
+        return False
+    try:
+        alone = np.asarray(model.predict(rows, batch_size=1, verbose=0), np.float64)
+        together = np.asarray(model.predict(rows, batch_size=len(rows), verbose=0), np.float64)
+    except (ValueError, TypeError):  # Outputs that are not one array: not compared.
+        return False
+    scale = max(1.0, float(np.max(np.abs(together))))
+    return float(np.max(np.abs(alone - together))) > BATCH_TOLERANCE * scale
 
 
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
