@@ -3,8 +3,8 @@
 # ARGS and the $(STAMP) prerequisite that builds the venv.
 #
 #   make android-setup                  install adb (Debian package) if missing
-#   make android-tools                  download benchmark_model prebuilts
-#                                       into android_bench/bin/
+#   make android-tools [ARGS=--pin]     download the pinned benchmark_model release
+#                                       into android_bench/bin/ (--pin: record its sha256)
 #   make bench-android OUT=artifacts/mnist_cnn [BENCHMARK_MODEL=path] [ARGS=...]
 
 # apt-get needs root; use sudo only when not already root.
@@ -24,7 +24,7 @@ android-setup:
 	fi
 
 android-tools: $(STAMP)
-	$(PY) -m android_bench.tools
+	$(PY) -m android_bench.tools $(ARGS)
 
 bench-android: $(STAMP)
 	$(PY) -m android_bench --out=$(OUT) $(if $(BENCHMARK_MODEL),--benchmark_model=$(BENCHMARK_MODEL)) $(ARGS)

@@ -6,11 +6,10 @@ import struct
 from android_bench.errors import AndroidBenchError
 
 DEFAULT_BIN_DIR = pathlib.Path(__file__).resolve().parent / "bin"
-# Official prebuilt file name per Android ABI (ro.product.cpu.abi).
+# The local file name of the pinned prebuilt per Android ABI (ro.product.cpu.abi); LiteRT's
+# releases hold arm64 only (prebuilts.json).
 PREBUILT_FOR_ABI = {
     "arm64-v8a": "android_aarch64_benchmark_model",
-    "armeabi-v7a": "android_arm_benchmark_model",
-    "armeabi": "android_arm_benchmark_model",
 }
 # ELF e_machine values, to catch a binary built for another ABI before it is
 # pushed and fails on the device with a cryptic "not executable".

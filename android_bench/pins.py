@@ -1,6 +1,6 @@
 """The pinned benchmark_model prebuilts (android_bench/prebuilts.json): a binary that is
-downloaded or pushed to a phone and run there must be the one whose sha256 was reviewed
-and committed, not whatever the nightly URL serves today (issue 28)."""
+downloaded or pushed to a phone and run there must come from the pinned LiteRT release and
+be the one whose sha256 was reviewed and committed (issue 28)."""
 
 import datetime
 import hashlib
@@ -45,19 +45,27 @@ def verify(path, name: str, pins: dict) -> str:
     if got != want:
         raise AndroidBenchError(
             f"{path} has sha256 {got[:16]}..., not the pinned {want[:16]}... of {name} "
-            f"(version {pins.get('version')}): the nightly has moved or the file was changed; "
+            f"(LiteRT {pins.get('version')}): the file was changed, or the release "
+            f"republished; "
             f"not running it. Review and re-pin with `make android-tools ARGS=--pin`")
     return got
 
 
-def pin(pins: dict, paths, version: str | None = None) -> dict:
-    """`pins` with the sha256 and size of each downloaded file; the version is the date."""
-    files = dict(pins.get("files", {}))
+def url(pins: dict, name: str, base: str | None = None) -> str:
+    """Where prebuilt `name` of the pinned release is downloaded from (`base`: another
+    folder laid out like the release, a mirror)."""
+    base = base or f"{pins['source'].rstrip('/')}/{pins['version']}"
+    return f"{base.rstrip('/')}/{pins['files'][name].get('path', name)}"
+
+
+def pin(pins: dict, paths) -> dict:
+    """`pins` with the sha256 and size of each downloaded file and the date they were taken."""
+    files = {name: dict(entry) for name, entry in pins.get("files", {}).items()}
     for path in paths:
         path = pathlib.Path(path)
-        files[path.name] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
-    version = version or f"nightly as downloaded {datetime.date.today().isoformat()}"
-    return {**pins, "version": version, "files": files}
+        files.setdefault(path.name, {}).update(sha256=sha256_of(path),
+                                               bytes=path.stat().st_size)
+    return {**pins, "pinned_on": datetime.date.today().isoformat(), "files": files}
 
 
 def write(pins: dict, path=PINS_FILE) -> None:

@@ -1,10 +1,11 @@
-"""Downloads the official benchmark_model prebuilts for Android, verified against the
-sha256 pinned in android_bench/prebuilts.json (a file that does not match is not kept).
+"""Downloads the benchmark_model prebuilt of the LiteRT release pinned in
+android_bench/prebuilts.json, verified against its pinned sha256 (a file that does not
+match is not kept).
 
-    python -m android_bench.tools [--dest=android_bench/bin] [--pin]
+    python -m android_bench.tools [--dest=android_bench/bin] [--pin] [--url=MIRROR]
 
 `make android-tools` runs this.  Without network it fails with one line. `--pin` records
-the sha256 of what it downloads instead (review the binaries, then commit the file).
+the sha256 of what it downloads instead (review the binary, then commit the file).
 """
 
 import os
@@ -20,19 +21,14 @@ from android_bench import pins as pins_lib
 from android_bench.binary import DEFAULT_BIN_DIR, PREBUILT_FOR_ABI
 from android_bench.errors import AndroidBenchError
 
-NIGHTLY_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/"
-               "tensorflow/release/lite/tools/nightly/latest")
-
-
-def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0, pins=None):
-    """Fetches prebuilts into dest atomically; returns their paths. With `pins` (the
-    prebuilts.json dict) each file must match its pinned sha256 before it replaces anything
-    in dest; None (only `--pin`) keeps whatever was served."""
+def download(urls: dict, dest=DEFAULT_BIN_DIR, timeout=60.0, pins=None):
+    """Fetches each prebuilt (local name -> URL) into dest atomically; returns their paths.
+    With `pins` (the prebuilts.json dict) each file must match its pinned sha256 before it
+    replaces anything in dest; None (only `--pin`) keeps whatever was served."""
     dest = pathlib.Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in names:
-        url = f"{base_url.rstrip('/')}/{name}"
+    for name, url in urls.items():
         target = dest / name
         fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
         try:
@@ -58,7 +54,8 @@ def download(names, dest=DEFAULT_BIN_DIR, base_url=NIGHTLY_URL, timeout=60.0, pi
 
 _DEST = flags.DEFINE_string("dest", str(DEFAULT_BIN_DIR),
                             "Folder to download the binaries into.")
-_URL = flags.DEFINE_string("url", NIGHTLY_URL, "Base URL of the prebuilts.")
+_URL = flags.DEFINE_string("url", None, "A folder laid out like the pinned release (a "
+                           "mirror); default: the release's own, from the pins file.")
 _PIN = flags.DEFINE_bool("pin", False, "Record the sha256 of the downloaded prebuilts in "
                          "android_bench/prebuilts.json instead of checking them against it.")
 _PINS = flags.DEFINE_string("pins", str(pins_lib.PINS_FILE), "The pins file.")
@@ -73,11 +70,12 @@ def main(argv):
         if not _PIN.value:  # Unpinned: refuse before downloading anything.
             for name in names:
                 pins_lib.pinned_sha256(pins, name)
-        paths = download(names, _DEST.value, _URL.value, pins=None if _PIN.value else pins)
+        urls = {name: pins_lib.url(pins, name, _URL.value) for name in names}
+        paths = download(urls, _DEST.value, pins=None if _PIN.value else pins)
         for path in paths:
-            print(f"downloaded {path}")
+            print(f"downloaded {path} (LiteRT {pins['version']})")
         if _PIN.value:
-            pinned = pins_lib.pin({**pins, "source": _URL.value}, paths)
+            pinned = pins_lib.pin(pins, paths)
             pins_lib.write(pinned, _PINS.value)
             for path in paths:
                 print(f"pinned {path.name}: sha256 {pinned['files'][path.name]['sha256']}")

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -150,33 +151,36 @@ def test_find_binary_explicit_missing_and_prebuilt_missing(tmp_path):
         binary.find_binary("arm64-v8a", None, bin_dir=tmp_path)
     with pytest.raises(AndroidBenchError, match="no prebuilt .* 'mips'"):
         binary.find_binary("mips", None, bin_dir=tmp_path)
-    (tmp_path / "android_arm_benchmark_model").write_bytes(b"#!/bin/sh\n")
-    pinned = {"files": {"android_arm_benchmark_model": {
-        "sha256": hashlib.sha256(b"#!/bin/sh\n").hexdigest()}}}
-    assert binary.find_binary("armeabi-v7a", None, bin_dir=tmp_path, pins=pinned) == \
-        tmp_path / "android_arm_benchmark_model"
+    # LiteRT's releases hold no 32-bit binary: such a phone needs the user's own build.
+    with pytest.raises(AndroidBenchError, match="no prebuilt .* 'armeabi-v7a'.*BENCHMARK_MODEL"):
+        binary.find_binary("armeabi-v7a", None, bin_dir=tmp_path)
 
 
 def test_a_prebuilt_is_pushed_only_if_it_matches_its_pinned_sha256(tmp_path):
     """Issue 28: the prebuilt in android_bench/bin must be the reviewed one; a file the
     nightly replaced (or anyone changed) is refused before it reaches a phone."""
     path = _elf(tmp_path / "android_aarch64_benchmark_model", 183)
-    good = {"version": "nightly as downloaded 2026-12-01", "files": {
+    good = {"version": "2.2.0", "files": {
         "android_aarch64_benchmark_model": {"sha256": hashlib.sha256(path.read_bytes())
                                             .hexdigest()}}}
     assert binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins=good) == path
     path.write_bytes(path.read_bytes() + b"changed")
     with pytest.raises(AndroidBenchError, match=(
             r"has sha256 [0-9a-f]{16}\.\.\., not the pinned [0-9a-f]{16}\.\.\. of "
-            r"android_aarch64_benchmark_model \(version nightly as downloaded 2026-12-01\)")):
+            r"android_aarch64_benchmark_model \(LiteRT 2.2.0\)")):
         binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins=good)
     with pytest.raises(AndroidBenchError, match="no sha256 pinned for android_aarch64_"):
         binary.find_binary("arm64-v8a", None, bin_dir=tmp_path, pins={"files": {}})
-    # The committed pins file lists every prebuilt the tool installs.
+    # The committed pins file lists every prebuilt the tool installs, from a versioned
+    # release folder (never the moving nightly).
     committed = pins.load()
     assert set(committed["files"]) == set(binary.PREBUILT_FOR_ABI.values())
-    assert all(set(f) == {"sha256", "bytes"} for f in committed["files"].values())
-    assert committed["source"].startswith("https://storage.googleapis.com/")
+    assert all(set(f) == {"path", "sha256", "bytes"} for f in committed["files"].values())
+    assert re.fullmatch(r"\d+\.\d+\.\d+", committed["version"])
+    assert pins.url(committed, "android_aarch64_benchmark_model") == (
+        f"https://storage.googleapis.com/litert/binaries/{committed['version']}/"
+        f"android_arm64/benchmark_model")
+    assert "nightly" not in pins.url(committed, "android_aarch64_benchmark_model")
 
 
 def _elf(path, machine):
@@ -205,28 +209,29 @@ def test_download_prebuilts(tmp_path):
     (mirror / "android_aarch64_benchmark_model").write_bytes(b"\x7fELF...")
     good = {"files": {"android_aarch64_benchmark_model": {
         "sha256": hashlib.sha256(b"\x7fELF...").hexdigest()}}}
-    paths = tools.download(["android_aarch64_benchmark_model"], tmp_path / "bin",
-                           base_url=mirror.as_uri(), pins=good)
+    urls = {"android_aarch64_benchmark_model":
+            f"{mirror.as_uri()}/android_aarch64_benchmark_model"}
+    paths = tools.download(urls, tmp_path / "bin", pins=good)
     assert paths == [tmp_path / "bin" / "android_aarch64_benchmark_model"]
     assert paths[0].read_bytes() == b"\x7fELF..."
     assert os.access(paths[0], os.X_OK)
     assert [p.name for p in (tmp_path / "bin").iterdir()] == [paths[0].name]
-    # The nightly moved on: the new file is refused and the reviewed one stays.
+    # The file changed on the server: the new one is refused and the reviewed one stays.
     (mirror / "android_aarch64_benchmark_model").write_bytes(b"\x7fELF... v2")
     with pytest.raises(AndroidBenchError, match="not the pinned"):
-        tools.download(["android_aarch64_benchmark_model"], tmp_path / "bin",
-                       base_url=mirror.as_uri(), pins=good)
+        tools.download(urls, tmp_path / "bin", pins=good)
     assert paths[0].read_bytes() == b"\x7fELF..."
     assert [p.name for p in (tmp_path / "bin").iterdir()] == [paths[0].name]
 
 
 def test_android_tools_refuses_unpinned_prebuilts_and_pin_records_them(fake, tmp_path):
     mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    for name in set(binary.PREBUILT_FOR_ABI.values()):
-        (mirror / name).write_bytes(name.encode())
+    committed = pins.load()  # The committed state: the release, no sha256 yet.
+    for name, entry in committed["files"].items():
+        (mirror / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / entry["path"]).write_bytes(name.encode())
     pins_file = tmp_path / "prebuilts.json"
-    pins_file.write_text(json.dumps(pins.load()))  # The committed state: nothing pinned.
+    pins_file.write_text(json.dumps(committed))
     args = [f"--dest={tmp_path / 'bin'}", f"--url={mirror.as_uri()}", f"--pins={pins_file}"]
     refused = fake.run_cli(None, *args, module="android_bench.tools")
     assert refused.returncode == 2
@@ -236,9 +241,10 @@ def test_android_tools_refuses_unpinned_prebuilts_and_pin_records_them(fake, tmp
     assert pinned.returncode == 0, pinned.stderr
     recorded = json.loads(pins_file.read_text())
     assert recorded["files"]["android_aarch64_benchmark_model"] == {
+        "path": "android_arm64/benchmark_model",
         "sha256": hashlib.sha256(b"android_aarch64_benchmark_model").hexdigest(),
         "bytes": len("android_aarch64_benchmark_model")}
-    assert recorded["version"].startswith("nightly as downloaded ")
+    assert recorded["version"] == committed["version"] and recorded["pinned_on"]
     again = fake.run_cli(None, *args, module="android_bench.tools")  # Now verified.
     assert again.returncode == 0, again.stderr
 
@@ -260,3 +266,13 @@ def test_download_without_network_fails_clearly(fake, tmp_path):
         "android_aarch64_benchmark_model: ")
     assert "(no network?)" in lines[0]
     assert list((tmp_path / "bin").iterdir()) == []  # no partial file
+
+
+def test_make_android_tools_passes_args_so_the_documented_pin_command_pins():
+    """`make android-tools ARGS=--pin` dropped its ARGS: the documented way to pin ran a
+    plain download, which refuses an unpinned binary."""
+    from conftest import REPO
+    dry = subprocess.run(["make", "-n", "android-tools", "ARGS=--pin"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "-m android_bench.tools --pin" in dry.stdout
