@@ -158,7 +158,7 @@ def choice_lines(report: dict, d: dict) -> list[str]:
         return [f"NO FILE TO SHIP: {d['why']}"]
     if not d["meets_budget"]:
         return [f"no file is within the {budget_text(d)} of the float Keras "
-                f"model{on}; the most accurate{on} is {d['path']}"]
+                f"model{on}; the most accurate file that may ship{on} is {d['path']}"]
     if d["variant"] == "int8":
         return [f"deliverable: {d['path']} (within the {budget_text(d)}{on})"]
     int8 = next((c for c in d["candidates"] if c["variant"] == "int8"), None)

@@ -150,9 +150,10 @@ def depends_on_batch(model, x: np.ndarray) -> bool:
     rows = np.asarray(x[:BATCH_PROBE_ROWS])
     if len(rows) < 2:
         return False
-    try:
-        alone = np.asarray(model.predict(rows, batch_size=1, verbose=0), np.float64)
-        together = np.asarray(model.predict(rows, batch_size=len(rows), verbose=0), np.float64)
+    try:  # Direct calls, not `predict`: under tf.distribute that splits a batch of one.
+        alone = np.concatenate([np.asarray(model(rows[i:i + 1], training=False), np.float64)
+                                for i in range(len(rows))])
+        together = np.asarray(model(rows, training=False), np.float64)
     except (ValueError, TypeError):  # Outputs that are not one array: not compared.
         return False
     scale = max(1.0, float(np.max(np.abs(together))))
