@@ -318,3 +318,17 @@ def test_report_names_the_classes_in_sidecars_and_the_confusion_matrix():
     assert lines[2] == "| true \\ predicted | yes | no | up | recall |"
     assert lines[4] == "| **yes** | 8 | 2 | · | 80.0% |"
     assert write.sidecar(report, report["variants"][0])["labels"] == ["yes", "no", "up"]
+
+
+def test_a_refused_int8_file_is_told_the_mode_its_client_loads():
+    """AudioClassifier takes float samples only: uint8, right for images and text scores,
+    would not load there either."""
+    from pipeline.tflite import client_check
+    for client, reason, mode in (
+            ("ImageClassifier", "Type mismatch for input tensor ... got INT8", "uint8"),
+            ("TextClassifier", "Expected output tensor ... found INT8 instead.", "uint8"),
+            ("AudioClassifier", "Requested one of these types: float16/float32, got INT8.",
+             "int8_float_io")):
+        line = client_check.verdict({"loads": False, "reason": reason,
+                                     "client": f"MediaPipe Tasks {client}"})
+        assert line.endswith(f"add {mode} to --modes for a file it loads"), line

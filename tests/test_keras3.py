@@ -124,7 +124,7 @@ def test_custom_layer_takes_the_post_training_path(models, npz_path, tmp_path):
     model.save(path)
     entry = user.entry_from_path(path, npz_path, FAST)
     line = entry.keras3["post_training"]
-    assert "'scale' (k3test>Scale)" in line and "post-training int8" in line
+    assert "'scale' (k3test>Scale)" in line and "post-training conversions" in line
     progress.set_quiet(True)
     report = compression.run(entry, entry.recipe, str(tmp_path / "out"))
     assert "prune" not in report["stages"] and "qat" not in report["stages"]

@@ -164,8 +164,9 @@ def verdict(result: dict) -> str:
         reason = result["reason"]
         kind = ("int8 input" if "got INT8" in reason else "int8 output" if "found INT8" in
                 reason else "grayscale input" if "RGB" in reason else "")
-        hint = ("; add uint8 to --modes for a file it loads (uint8 in and out)"
-                if kind.startswith("int8") else "")
+        # AudioClassifier takes float samples only; the others take uint8 too.
+        mode = "int8_float_io" if "AudioClassifier" in result.get("client", "") else "uint8"
+        hint = f"; add {mode} to --modes for a file it loads" if kind.startswith("int8") else ""
         return (f"not loadable by MediaPipe Tasks{f' ({kind})' if kind else ''}: {reason}{hint}")
     labels = [label for label in result.get("labels_read") or [] if label]
     client = result.get("client", "")

@@ -362,8 +362,8 @@ def translated(source, x: np.ndarray, record: dict):
 def post_training_line(error: Untranslatable) -> str:
     """The one line a run on the post-training path says (progress, report)."""
     return (f"Keras 3 model: layer {error.layer!r} ({error.kind}) {error.why}, so the model "
-            f"cannot be pruned or fine-tuned (QAT) in tf_keras; the deliverable is a "
-            f"post-training int8 conversion of the Keras 3 model itself")
+            f"cannot be pruned or fine-tuned (QAT) in tf_keras; its files are post-training "
+            f"conversions of the Keras 3 model itself")
 
 
 def converter(model, batch_size: int | None):
