@@ -29,7 +29,7 @@ class Variant:
     # "compressed") converts the QAT model, or the pruned one where QAT did not run.
     sources: tuple[str, ...]
     # (model, calibration samples or None, batch size) -> .tflite bytes; None: a stage of its
-    # own writes `tflite_<name>` (the float fallback's mixed file).
+    # own writes `tflite_<name>` (the float fallback's mixed file), named in `made_by`.
     convert: Callable | None
     calibrated: bool
     integer_only: bool
@@ -46,6 +46,9 @@ class Variant:
     # "test", when they are not the dataset's own (a waveform file over a features
     # dataset); None: the dataset's rows.
     inputs: Callable | None = None
+    # The stage that writes the file when `convert` is None; its metrics hold the file's
+    # metadata record, as a `convert_<name>` stage's do.
+    made_by: str = ""
 
     def __post_init__(self):
         if self.phase not in PHASES:
@@ -57,6 +60,11 @@ class Variant:
     def value(self) -> str:
         """The graph value holding the file's bytes."""
         return f"tflite_{self.name}"
+
+    @property
+    def maker(self) -> str | None:
+        """The stage whose metrics describe how the file was made (metadata, sizes)."""
+        return f"convert_{self.name}" if self.convert is not None else (self.made_by or None)
 
 
 _REGISTRY: dict[str, Variant] = {}

@@ -66,9 +66,14 @@ def test_fallback_keeps_the_offending_layer_float_and_meets_the_budget(breaker_e
     assert 100 * (keras_float - mixed["accuracy"]) <= breaker_entry.recipe.accuracy_budget
     # The float layer costs bytes, and the step table records what the variant measures.
     assert mixed["bytes"] > variants["int8"]["bytes"]
-    assert selective["chosen"]["bytes"] == mixed["bytes"]
+    assert selective["chosen"]["bytes"] == mixed["network_bytes"]
     assert selective["chosen"]["accuracy"] == mixed["accuracy"]
     assert os.path.exists(tmp_path / "model_int8_mixed.tflite")
+    # Shipped as every deliverable is: batch 1, with the image classifier's metadata.
+    from pipeline.tflite.model import inspector
+    shipped = inspector(open(tmp_path / "model_int8_mixed.tflite", "rb").read())
+    assert list(shipped.get_input_details()[0]["shape_signature"]) == [1, 8, 8, 1]
+    assert mixed["metadata"]["written"] is True and mixed["bytes"] > mixed["network_bytes"]
     md = open(tmp_path / "report.md").read()
     assert "keeping the worst layers in float" in md and "/body/" in md
     assert "model_int8_mixed.tflite` is the smallest candidate" in md

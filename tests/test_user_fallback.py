@@ -34,6 +34,8 @@ def test_no_mixed_file_is_made_from_a_pruned_model_below_the_budget(monkeypatch)
 
 def test_a_pruned_model_within_the_budget_is_searched(monkeypatch):
     monkeypatch.setattr(debug, "mixed_int8", lambda model, cal, layers: b"file")
+    monkeypatch.setattr(selective, "deployable", lambda name, content, ctx: (
+        {f"tflite_{name}": content}, {}))
     from pipeline.stages import validate
     monkeypatch.setattr(validate, "timed_alone", lambda *a: {
         "validation_accuracy": 0.9, "accuracy": 0.9, "bytes": 1, "gzip_bytes": 1,

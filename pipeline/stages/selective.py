@@ -134,9 +134,17 @@ def run(inputs, ctx):
                     "not_tried": why, **summary}
     worst_first = [r["tensor_name"] for r in ctx.metrics["debug"]["layers"]]
     result, model = fallback_search(inputs["compressed"], worst_first, "int8_mixed", ctx)
-    outputs = {"tflite_int8_mixed": model} if result["met"] else {}
+    outputs, shipped = ({}, {}) if not result["met"] else deployable("int8_mixed", model, ctx)
     return outputs, {"status": "int8_mixed" if result["met"] else "budget_missed",
-                     **summary, **result}
+                     **summary, **result, **shipped}
+
+
+def deployable(name: str, content: bytes, ctx) -> tuple[dict, dict]:
+    """The chosen mixed file as value `tflite_<name>` with its TFLite metadata (it is
+    converted at batch 1, as every shipped file), and the record validation reads."""
+    from pipeline.tflite import measure, metadata
+    shipped, info = metadata.attach(content, ctx, name)
+    return {f"tflite_{name}": shipped}, {"metadata": info, "network": measure.sizes(content)}
 
 
 def ladder_needed(ctx) -> bool:
@@ -171,7 +179,8 @@ def run_ptq(inputs, ctx):
     rows = debug.layer_errors(model, ctx.calibration,
                               ctx.calibration[:ctx.recipe.debug_samples])
     result, mixed = fallback_search(model, [r["tensor_name"] for r in rows], "ptq_mixed", ctx)
-    return ({} if mixed is None else {"tflite_ptq_mixed": mixed}), {
+    outputs, shipped = ({}, {}) if mixed is None else deployable("ptq_mixed", mixed, ctx)
+    return outputs, {
         "status": "ptq_mixed" if result["met"] else "budget_missed", "source": "float",
         "decided_on": "validation", "reference_accuracy": reference_accuracy(ctx),
-        "layers": rows[:10], **result}
+        "layers": rows[:10], **result, **shipped}

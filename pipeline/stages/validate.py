@@ -51,11 +51,10 @@ def validate_stage(variant) -> Stage:
     """Stage `validate_<name>` of a registered variant: reads its file (and the float
     model's outputs, when the run has them) and its conversion's metadata record."""
     reads = (variant.value, "reference_outputs")
-    convert = (f"convert_{variant.name}",) if variant.convert is not None else ()
     return Stage(f"validate_{variant.name}", validator(variant.name, variant.integer_only,
                                                        variant.note, variant),
                  reads=reads, sections=("validate",), when=variant.when, group="validate",
-                 optional=reads, metrics_from=convert)
+                 optional=reads, metrics_from=(variant.maker,) if variant.maker else ())
 
 
 def validator(name: str, integer_only: bool, note: str = "", variant=None):
@@ -63,7 +62,8 @@ def validator(name: str, integer_only: bool, note: str = "", variant=None):
     as shipped."""
     def run(inputs, ctx):
         from pipeline.stages import deploy
-        convert_metrics = inputs.get(f"metrics:convert_{name}", {})
+        maker = variant.maker if variant is not None else f"convert_{name}"
+        convert_metrics = inputs.get(f"metrics:{maker}", {})
         if f"tflite_{name}" not in inputs:  # Its conversion failed: say why, measure nothing.
             return {}, {"name": name, "not_built": convert_metrics.get(
                 "not_built", "its stage wrote no file")}

@@ -78,7 +78,8 @@ for _name, _m in modes.MODES.items():
                      _mode(_name), calibrated=True, integer_only=_m.integer_only, note=_m.note,
                      ships=_name == "int8", mode=True, when=not_collapsed))
 register(Variant("int8_mixed", "model_int8_mixed.tflite", (), None, calibrated=True,
-                 integer_only=False, ships=True, phase="fallback", when=fallback_met))
+                 integer_only=False, ships=True, phase="fallback", when=fallback_met,
+                 made_by="selective"))
 # A model the user brings is the reference: its calibrated post-training int8, with no
 # pruning or fine-tuning, is always built as the fallback deliverable.
 register(Variant("ptq", "model_int8_ptq.tflite", ("float",), _convert("to_int8"),
@@ -96,7 +97,7 @@ register(Variant("int16x8_ptq", "model_int16x8_ptq.tflite", ("float",), _rung("i
 register(Variant("ptq_mixed", "model_int8_ptq_mixed.tflite", (), None, calibrated=True,
                  integer_only=False, ships=True, phase="fallback", when=ptq_mixed_built,
                  note="post-training int8 of the float model (no pruning) with its worst "
-                 "layers kept float: the last ladder rung"))
+                 "layers kept float: the last ladder rung", made_by="selective_ptq"))
 register(Variant("teacher_float", "teacher_float.tflite", ("teacher",), _convert("to_float"),
                  calibrated=False, integer_only=False, phase="teacher", table="distillation",
                  when=has_teacher))
