@@ -135,6 +135,11 @@ def test_custom_layer_takes_the_post_training_path(models, npz_path, tmp_path):
     ptq = next(v for v in report["variants"] if v["name"] == "ptq")
     assert ptq["input_dtype"] == "int8" and 100 * ptq["accuracy"] >= 100 * accuracy - 1.0
     assert line in open(tmp_path / "out" / "report.md").read()
+    # A mode it cannot build is said, not silently dropped.
+    again = compression.run(entry, entry.recipe.replace(modes=("int8", "uint8")),
+                            str(tmp_path / "out"))
+    assert {"variant": "uint8", "why": "the post-training path builds no --modes file but "
+            "int8 (tfmot cannot fine-tune this Keras 3 model)"} in again["not_built"]
     # A rerun that changes only the calibration reloads the Keras 3 baseline from its file.
     again = compression.run(entry, entry.recipe.replace(calibration_samples=48),
                             str(tmp_path / "out"))

@@ -31,7 +31,10 @@ def report(runner) -> dict:
         "pruning": {"sparsity": 0.0, "pruned_layers": [], "sparsity_per_layer": {},
                     "schedule": None, "flattened_models": [], "why": line},
         "variants": built,
-        "not_built": assemble.not_built(runner),
+        "not_built": assemble.not_built(runner) + [
+            {"variant": mode, "why": "the post-training path builds no --modes file but int8 "
+                                     "(tfmot cannot fine-tune this Keras 3 model)"}
+            for mode in recipe.modes if mode != "int8"],
         "comparison": built[1]["vs_float"] if len(built) > 1 else None,
         "distillation": None,
         "layer_errors": metrics.get("selective_ptq", {}).get("layers", []),
