@@ -52,12 +52,13 @@ def ptq_mixed_stage(after: tuple = ("validate_int8", "validate_int8_mixed", "val
     """Stage `selective_ptq`: the last rung of the ladder, post-training int8 of the float
     model with its worst layers kept float (`selective.run_ptq`); it reads the figures of
     the files validated `after` it, to know whether one met the budget already."""
-    from pipeline.stages import selective
+    from pipeline.stages import deploy, selective
     return Stage("selective_ptq", selective.run_ptq, reads=("float",),
                  writes=(Output("tflite_ptq_mixed", variants.get("ptq_mixed").file,
                                 "tflite"),),
                  group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
                  metrics_from=after, when=selective.ptq_ladder,
+                 identity=deploy.metadata_identity,
                  records_version=1)  # 1: the step with the worst layer's upstream float.
 
 
@@ -75,7 +76,7 @@ def graph(recipe: Recipe) -> Graph:
     """Every stage of a compression run, in run order; conditions are asked at run time.
     Training stages hash `validate` too: they score their model with its batch size."""
     from pipeline import search_strategy as search
-    from pipeline.stages import cluster, debug, distill, prune, qat, selective, train
+    from pipeline.stages import cluster, debug, deploy, distill, prune, qat, selective, train
     from pipeline.stages.validate import run_reference_outputs
     stages = Graph([
         Stage("train", train.run_baseline, writes=(Output("float", "baseline.keras", "keras"),),
@@ -118,6 +119,7 @@ def graph(recipe: Recipe) -> Graph:
               writes=(Output("tflite_int8_mixed", variants.get("int8_mixed").file, "tflite"),),
               group="debug", sections=("convert", "debug", "fallback", "validate", "latency"),
               metrics_from=("debug", "validate_int8"), when=selective.int8_misses_budget,
+              identity=deploy.metadata_identity,
               records_version=1),  # 1: the step with the worst layer's upstream float.
         *variant_stages(recipe, "fallback"),
         *variant_stages(recipe, "teacher"),

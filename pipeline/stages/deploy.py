@@ -30,21 +30,23 @@ def convert_stage(variant) -> Stage:
         shipped, info = metadata.attach(content, ctx, variant.name)
         return {variant.value: shipped}, {"metadata": info, "network": measure.sizes(content)}
 
-    def identity(ctx):
-        # What else the metadata depends on: the labels file's content, and whether the
-        # MediaPipe venv that writes it exists (building it later re-writes the files).
-        from pipeline.tflite import mediapipe_client, metadata
-        return {"labels_file": metadata.labels_fingerprint(ctx.recipe),
-                "metadata_writer": mediapipe_client.available()}
-
     sections = ("convert", "metadata") if variant.calibrated else ("metadata",)
     return Stage(f"convert_{variant.name}", run, reads=variant.sources,
                  optional=variant.sources[:-1], writes=(Output(variant.value, variant.file,
                                                                "tflite"),),
-                 sections=sections, when=variant.when, group="convert", identity=identity,
+                 sections=sections, when=variant.when, group="convert",
+                 identity=metadata_identity,
                  # 1: the network's own sizes are recorded (before them, a reused folder
                  # compared a file with metadata against a network without).
                  records_version=1)
+
+
+def metadata_identity(ctx) -> dict:
+    """What else a stage that writes metadata depends on: the labels file's content, and
+    whether the MediaPipe venv that writes it exists (building it later re-writes the files)."""
+    from pipeline.tflite import mediapipe_client, metadata
+    return {"labels_file": metadata.labels_fingerprint(ctx.recipe),
+            "metadata_writer": mediapipe_client.available()}
 
 
 def metadata_summary(model, written: dict) -> dict:
