@@ -173,6 +173,25 @@ def test_nested_recurrent_and_attention_models_translate():
     assert keras3.check(source, keras3.translate(source), x)["max_abs_diff"] < 1e-5
 
 
+def test_augmentation_layers_translate_with_the_channels_last_they_imply():
+    """Keras 3's RandomFlip/RandomRotation record data_format='channels_last', which
+    tf_keras's take no option for (they assume it): a tutorial's augmenting CNN was sent
+    down the post-training path for it."""
+    import keras
+    layers = keras.layers
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.05)],
+                         name="augment")(inputs)
+    x = layers.SeparableConv2D(4, 3, padding="same")(layers.Rescaling(1 / 255.0)(x))
+    source = keras.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)))
+    x = np.random.default_rng(0).uniform(0, 255, size=(16, 8, 8, 3)).astype(np.float32)
+    assert keras3.check(source, keras3.translate(source), x)["max_abs_diff"] < 1e-5
+    channels_first = layers.RandomFlip("horizontal", data_format="channels_first")
+    with pytest.raises(keras3.Untranslatable, match="data_format='channels_first'"):
+        keras3.translate(keras.Sequential([keras.Input((3, 8, 8)), channels_first]))
+
+
 def test_keras3_teacher_file_becomes_a_checked_tf_keras_model(models, data, tmp_path):
     path = str(tmp_path / "teacher.h5")
     models["dense_dropout"][0].save(path)

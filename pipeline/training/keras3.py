@@ -28,6 +28,10 @@ RTOL, ATOL = 1e-4, 1e-4
 # Config keys tf_keras lacks that do not change what a trained layer computes.
 HARMLESS = {"seed", "use_cudnn", "build_config", "compile_config", "optional"}
 _ABSENT = (None, False, "auto", 0, [], {})
+# Options tf_keras lacks where it always does what the value says: Keras 3's image
+# preprocessing layers (RandomFlip, RandomRotation, ...) record data_format, tf_keras's
+# assume channels-last images.
+IMPLIED = {"data_format": "channels_last"}
 # Base-layer arguments every tf_keras layer takes through **kwargs.
 _BASE_KWARGS = {"name", "trainable", "dtype", "dynamic", "input_dim", "input_shape",
                 "batch_input_shape", "batch_size", "weights", "activity_regularizer",
@@ -149,7 +153,8 @@ def _object(class_name: str, config: dict, layer: str, registered: str | None) -
         for key in [k for k in config if k not in accepted]:
             if key in _POPPED:
                 continue
-            if key not in HARMLESS and config[key] not in _ABSENT:
+            if key not in HARMLESS and config[key] not in _ABSENT and \
+                    IMPLIED.get(key, _ABSENT) != config[key]:
                 raise Untranslatable(layer, class_name, f"uses option {key}={config[key]!r}, "
                                                         f"which tf_keras lacks")
             del config[key]
