@@ -6,12 +6,18 @@ as they keep it, for trying the pipeline on files it did not make:
   (their own 70/15/15 split, `x_val`/`y_val` included);
 - `kws_mel.keras`: keyword spotting from the raw waveform (float32, 16,000 samples) through
   Keras 3's `MelSpectrogram` layer (tf_keras has none: the post-training path), a small CNN
-  and a logits head; `kws_wave.npz` holds the decoded clips.
+  and a logits head; `kws_wave.npz` holds the decoded clips;
+- `cifar_aug.keras`: Keras' image-classification tutorial shape: augmentation layers
+  (RandomFlip, RandomRotation), `Rescaling(1/255)` inside (so the raw pixels go in:
+  `--input_range=0,255`), separable convolutions, a softmax head; `cifar.npz` holds 8,000
+  training and 2,000 test images of CIFAR-10 as uint8.
 
     .venv/bin/python -m benchmarks.keras3_user_models --data_dir=../shared/data --out=DIR
     make quantize MODEL=DIR/sms_conv.keras DATA=DIR/sms.npz OUT=DIR/sms_run \
         ARGS='--vocab=DIR/vocab.txt --check_client'
     make quantize MODEL=DIR/kws_mel.keras DATA=DIR/kws_wave.npz OUT=DIR/kws_run ARGS=--check_client
+    make quantize MODEL=DIR/cifar_aug.keras DATA=DIR/cifar.npz OUT=DIR/cifar_run \
+        ARGS='--input_range=0,255 --check_client'
 
 Keras 3 only (`import keras`); no pipeline module is imported.
 """
@@ -95,6 +101,30 @@ def kws_files(data_dir: str, out: str, epochs: int = 30) -> None:
     model.save(os.path.join(out, "kws_mel.keras"))
 
 
+def cifar_files(data_dir: str, out: str, epochs: int = 6) -> None:
+    import keras
+    keras.utils.set_random_seed(0)
+    data = np.load(os.path.join(data_dir, "cifar10.npz"))
+    x_train, y_train = data["x_train"][:8000], data["y_train"][:8000].reshape(-1)
+    np.savez(os.path.join(out, "cifar.npz"), x_train=x_train, y_train=y_train,
+             x_test=data["x_test"][:2000], y_test=data["y_test"][:2000].reshape(-1))
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"),
+                                keras.layers.RandomRotation(0.05)], name="augment")
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(augment(inputs))
+    for filters in (32, 64):
+        x = keras.layers.BatchNormalization()(
+            keras.layers.SeparableConv2D(filters, 3, padding="same")(x))
+        x = keras.layers.MaxPooling2D()(keras.layers.Activation("relu")(x))
+    x = keras.layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Dropout(0.25)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=0)
+    model.save(os.path.join(out, "cifar_aug.keras"))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data_dir", default="../shared/data")
@@ -103,7 +133,9 @@ def main(argv=None) -> None:
     os.makedirs(args.out, exist_ok=True)
     sms_files(args.data_dir, args.out)
     kws_files(args.data_dir, args.out)
-    print(f"wrote {args.out}: sms_conv.keras, sms.npz, vocab.txt, kws_mel.keras, kws_wave.npz")
+    cifar_files(args.data_dir, args.out)
+    print(f"wrote {args.out}: sms_conv.keras, sms.npz, vocab.txt, kws_mel.keras, kws_wave.npz, "
+          f"cifar_aug.keras, cifar.npz")
 
 
 if __name__ == "__main__":
