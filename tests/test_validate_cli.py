@@ -97,6 +97,28 @@ def test_int8_file_with_uint8_images_and_one_hot_labels(tmp_path):
     assert report["input_preprocessing"].startswith("divided by 255, quantized to int8")
 
 
+def test_a_token_model_file_gets_its_ids_as_they_are(tmp_path):
+    """A text classifier's file takes int32 ids: validate refused it ('int32 without a
+    scale'), from the child's probe on float zeros on."""
+    from pipeline.keras import keras, seed_everything
+    from pipeline.stages import convert
+    seed_everything(0)
+    ids = keras.Input((6,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4)(ids))
+    model = convert.to_float(keras.Model(ids, keras.layers.Dense(3)(pooled)), batch_size=1)
+    (tmp_path / "text.tflite").write_bytes(model)
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 20, (24, 6)).astype(np.int64), rng.integers(0, 3, 24)
+    expected = float(np.mean(np.argmax(runtime.predict(model, x.astype(np.int32)), -1) == y))
+    path = write_npz(tmp_path / "ids.npz", x, y)
+    result = run_cli(f"--tflite={tmp_path / 'text.tflite'}", f"--data={path}",
+                     f"--json_out={tmp_path}/v.json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["accuracy"] == expected and report["input_preprocessing"] == \
+        "token ids as they are"
+
+
 def test_missing_file(data16):
     assert_one_error_line(run_cli("--tflite=/nonexistent/m.tflite", f"--data={data16[0]}"),
                           "tflite file not found: /nonexistent/m.tflite")

@@ -11,7 +11,8 @@ Preprocessing for a file converted elsewhere (`--input_scale`):
   they are); float images are fed as they are.
 - `none`: values are fed as they are; a number: every value is divided by it.
 Float values are then quantized with the model's own input scale and zero point when its
-input is int8/uint8/int16. When the model's input has one more trailing axis of size 1 than
+input is int8/uint8/int16. Integer data into an int32/int64 input (token ids) goes in as it
+is. When the model's input has one more trailing axis of size 1 than
 the images (28x28 images, a 28x28x1 input), it is added.
 """
 import os
@@ -26,6 +27,7 @@ from pipeline.errors import PipelineError
 
 FLOAT_INPUTS = ("float16", "float32", "float64")
 QUANTIZED_INPUTS = ("int8", "uint8", "int16")
+TOKEN_INPUTS = ("int32", "int64")  # Ids into an Embedding, never scaled.
 # A confusion matrix is num_classes² integers: 32767 classes (a damaged file) would be 8 GB.
 MAX_CONFUSION_CLASSES = 1000
 
@@ -63,11 +65,15 @@ def prepare_input(x: np.ndarray, detail: dict, input_scale: str | float, *, data
     """Images as the model takes them (float32 in its float domain) and a note saying how."""
     dtype = detail["dtype"]
     quantized = dtype in QUANTIZED_INPUTS and detail["quantization"][0] > 0
+    if dtype in TOKEN_INPUTS and x.dtype.kind in "iu" and x.dtype != np.uint8:  # Not pixels.
+        checks.check_input_shape(x.shape[1:], tuple(detail["shape_signature"][1:]),
+                                 source=data_source, model=os.path.basename(model_source))
+        return x.astype(dtype), "token ids as they are"
     if dtype not in FLOAT_INPUTS and not quantized:
         raise PipelineError(f"{model_source}: the model's input is {dtype}"
                             f"{' without a quantization scale' if dtype in QUANTIZED_INPUTS else ''}; "
                             f"validate feeds images to float or quantized int8/uint8/int16 inputs "
-                            f"(the data is {x.dtype})")
+                            f"and integer token ids to int32/int64 inputs (the data is {x.dtype})")
     model_rows = tuple(detail["shape_signature"][1:])
     notes = []
     rows = x.shape[1:]
@@ -191,7 +197,8 @@ def metadata_line(meta: dict) -> str:
     if not meta.get("read"):
         return f"metadata: not read ({meta['why']})"
     if meta["content"] is None:
-        return "metadata: none (MediaPipe Tasks refuses a float-input model without it)"
+        return ("metadata: none (MediaPipe Tasks needs it for a float-input model and, for "
+                "token ids, the tokenizer it holds)")
     return "metadata: " + deployment.metadata_cell(
         {"metadata": {"written": True, "labels_from": "the file",
                       "read_back": meta["content"]}})

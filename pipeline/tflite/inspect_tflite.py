@@ -92,7 +92,9 @@ def exercise(model: bytes, batch_size: int = 1) -> dict:
     first = inputs[0]
     if all(int(d) > 0 for d in first["shape"][1:]):
         # The evaluation path: a dynamic batch resized to the batch size, float rows quantized.
-        rows = np.zeros((max(1, batch_size), *[int(d) for d in first["shape"][1:]]), np.float32)
+        ids = np.issubdtype(first["dtype"], np.integer) and not first["quantization"][0]
+        rows = np.zeros((max(1, batch_size), *[int(d) for d in first["shape"][1:]]),
+                        np.int32 if ids else np.float32)  # Token ids go in as integers.
         runtime.predict(model, rows, batch_size=batch_size)
     return {"inputs": [_tensor_summary(d) for d in inputs],
             "outputs": [_tensor_summary(d) for d in outputs]}
