@@ -140,16 +140,19 @@ def post_training_graph(recipe: Recipe) -> Graph:
     import dataclasses as dc
     from pipeline.stages import post_training
     from pipeline.stages.validate import validate_stage
+    from pipeline.stages.variant_registry import POST_TRAINING
+    ptq, *rungs, last = POST_TRAINING  # The last rung searches (a stage of its own).
     converted = [variants.get("float"),
-                 dc.replace(variants.get("ptq"), note=POST_TRAINING_NOTE, when=None),
-                 variants.get("int16x8_ptq")]
-    mixed = variants.get("ptq_mixed")
+                 dc.replace(variants.get(ptq), note=POST_TRAINING_NOTE, when=None),
+                 *[variants.get(name) for name in rungs]]
+    mixed = variants.get(last)
     return Graph([
         Stage("evaluate", post_training.run_evaluate, sections=("train",),
               writes=(Output("float", "baseline.keras", "keras"),),
               records_version=1),  # 1: a batch-dependent model scored one input at a time.
         *[stage for v in converted for stage in stages_of(v)],
-        ptq_mixed_stage(after=("validate_ptq", "validate_int16x8_ptq")), validate_stage(mixed),
+        ptq_mixed_stage(after=tuple(f"validate_{v.name}" for v in converted[1:])),
+        validate_stage(mixed),
         latency_stage([v.value for v in (*converted, mixed)]),
     ])
 

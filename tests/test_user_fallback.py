@@ -203,14 +203,14 @@ def test_the_worst_layers_with_all_that_computes_them_are_one_more_step(monkeypa
         {"float_layers": ["log"], "validation_accuracy": 0.2},
         {"float_layers": ["log", "mul"], "validation_accuracy": 0.2}]}
     upstream = (["fft", "frame", "log", "mul", "power"], 12)
-    monkeypatch.setattr(debug, "upstream", lambda model, cal, nodes: upstream)
-    result = selective.with_upstream_step(missed, object(), candidate, fake_ctx(0.9, 0.9))
+    monkeypatch.setattr(debug, "upstream", lambda content, nodes: upstream)
+    result = selective.with_upstream_step(missed, b"last file", candidate, fake_ctx(0.9, 0.9))
     assert tried == [upstream[0]] and result["met"] and len(result["steps"]) == 3
     assert result["chosen"]["upstream_of"] == ["log", "mul"]
     # Nothing more to keep float (the closure is the last step), or everything: no step.
     for closure in ((["log", "mul"], 12), (["a"] * 12, 12)):
-        monkeypatch.setattr(debug, "upstream", lambda model, cal, nodes: closure)
-        assert selective.with_upstream_step(missed, object(), candidate,
+        monkeypatch.setattr(debug, "upstream", lambda content, nodes: closure)
+        assert selective.with_upstream_step(missed, b"last file", candidate,
                                             fake_ctx(0.9, 0.9)) is missed
 
 
@@ -226,10 +226,13 @@ def test_upstream_names_the_ops_that_compute_a_tensor_and_no_later_one():
     calibration = np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32)
     rows = debug.layer_errors(model, calibration, calibration[:4])
     power_name = next(r["tensor_name"] for r in rows if r["op_name"] == "MUL")
-    names, ops = debug.upstream(model, calibration, [power_name])
-    assert ops == 4 and len(names) == 2 and power_name in names
-    assert any("front" in n for n in names)
-    assert not any("mid" in n or "head" in n for n in names)
+    # In any int8 file of the model: keeping an op float changes no tensor's name.
+    for float_layers in ([], [power_name]):
+        names, ops = debug.upstream(debug.mixed_int8(model, calibration, float_layers),
+                                    [power_name])
+        assert ops == 4 and len(names) == 2 and power_name in names
+        assert any("front" in n for n in names)
+        assert not any("mid" in n or "head" in n for n in names)
 
 
 def test_a_keras3_post_training_run_has_the_ladder():

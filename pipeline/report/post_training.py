@@ -3,20 +3,18 @@ sections as a compression run's, with pruning and QAT said not to have run and w
 from pipeline.bookkeeping import provenance
 from pipeline.report import assemble
 from pipeline.stages.selective import floor
-
-# The post-training int8 file, then the ladder's rungs (`compression.post_training_graph`).
-SHIPPABLE = ("ptq", "int16x8_ptq", "ptq_mixed")
+from pipeline.stages.variant_registry import POST_TRAINING
 
 
 def report(runner) -> dict:
     ctx, metrics, recipe = runner.ctx, runner.metrics, runner.ctx.recipe
     line = (ctx.entry.keras3 or {}).get("post_training", "post-training int8 only")
-    built = assemble.validated(runner, ["float", *SHIPPABLE])
+    built = assemble.validated(runner, ["float", *POST_TRAINING])
     keras_float = metrics["evaluate"]["accuracy"]
     for v in built:
         v["vs_float"] = assemble.compare(built[0], v, metrics["evaluate"])
     deliverable = assemble.deliverable(built, metrics["evaluate"], recipe.accuracy_budget,
-                                       floor(ctx), SHIPPABLE)
+                                       floor(ctx), POST_TRAINING)
     return {
         **assemble.header(ctx),
         "keras": {"float_accuracy": keras_float, "pruned_accuracy": None,

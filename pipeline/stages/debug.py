@@ -96,15 +96,15 @@ def mixed_int8(model, calibration: np.ndarray, float_nodes: list[str]) -> bytes:
     return debugger.get_nondebug_quantized_model()
 
 
-def upstream(model, calibration: np.ndarray, nodes: list[str]) -> tuple[list[str], int]:
-    """The ops that compute `nodes` (tensor names) and every op they are computed from, by
-    output tensor name, and how many ops the calibrated int8 file has (quantize ops apart):
-    kept float together, `nodes` see float inputs. Keeping only an audio front end's LOG
-    float is not enough: the mel power feeding it is int8, zero for quiet frames."""
+def upstream(content: bytes, nodes: list[str]) -> tuple[list[str], int]:
+    """In the calibrated file `content`, the ops that compute `nodes` (tensor names) and every
+    op they are computed from, by output tensor name, and how many ops it has (quantize ops
+    apart): kept float together, `nodes` see float inputs. Keeping only an audio front end's
+    LOG float is not enough: the mel power feeding it is int8, zero for quiet frames. Any
+    int8 file of the model will do: keeping ops float changes no tensor's name."""
     from pipeline.tflite import runtime
     from pipeline.tflite.model import inspector
-    debugger = _debugger(model, calibration, calibration[:1])
-    interpreter = inspector(debugger.get_nondebug_quantized_model())
+    interpreter = inspector(content)
     names = {int(d["index"]): d["name"] for d in interpreter.get_tensor_details()}
     producer = runtime.producers(runtime.model_ops(interpreter))
     wanted = set(nodes)

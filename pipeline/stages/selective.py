@@ -95,21 +95,21 @@ def fallback_search(model, worst_first: list[str], name: str, ctx) -> tuple[dict
     if not result["steps"]:
         return result, None
     if not result["met"]:
-        result = with_upstream_step(result, model, candidate, ctx)
+        result = with_upstream_step(result, files[-1], candidate, ctx)
     best = (result["steps"].index(result["chosen"]) if result["met"] else
             max(range(len(result["steps"])),
                 key=lambda i: result["steps"][i]["validation_accuracy"]))
     return result, files[best]
 
 
-def with_upstream_step(result: dict, model, candidate, ctx) -> dict:
+def with_upstream_step(result: dict, last_file: bytes, candidate, ctx) -> dict:
     """`result` with one more step when the worst layers alone missed: those of its last
     step and everything they are computed from kept float (an audio front end up to its
     log and dB scaling), when that is more than the last step kept and less than the
-    whole model."""
+    whole model. `last_file`: the last step's file, whose graph says what computes what."""
     from pipeline.stages import debug
     last = result["steps"][-1]["float_layers"]
-    float_layers, ops = debug.upstream(model, ctx.calibration, last)
+    float_layers, ops = debug.upstream(last_file, last)
     if not len(last) < len(float_layers) < ops:
         return result
     step = {"float_layers": float_layers, "upstream_of": last, **candidate(float_layers)}

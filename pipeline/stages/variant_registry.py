@@ -98,6 +98,9 @@ register(Variant("ptq_mixed", "model_int8_ptq_mixed.tflite", (), None, calibrate
                  integer_only=False, ships=True, phase="fallback", when=ptq_mixed_built,
                  note="post-training int8 of the float model (no pruning) with its worst "
                  "layers kept float: the last ladder rung", made_by="selective_ptq"))
+# The files a Keras 3 model tf_keras cannot rebuild gets besides float, in order: its
+# post-training int8, then the ladder's rungs (`compression.post_training_graph`).
+POST_TRAINING = ("ptq", "int16x8_ptq", "ptq_mixed")
 register(Variant("teacher_float", "teacher_float.tflite", ("teacher",), _convert("to_float"),
                  calibrated=False, integer_only=False, phase="teacher", table="distillation",
                  when=has_teacher))

@@ -104,8 +104,9 @@ class Tokenizer:
         """Texts that `encode` turns back into `ids` (rows of this tokenizer's ids): the
         words joined by spaces, an unknown id as a word the vocabulary lacks; a row ends at
         its first <PAD>. For running a client on data kept as ids."""
+        index = self._index()
         unknown = next(w for w in (f"unk{n}" for n in range(len(self.vocabulary) + 1))
-                       if w not in self._index())
+                       if w not in index)
         words = {i: t for i, t in enumerate(self.vocabulary)}
         words.update({self.unknown_id: unknown, PAD_ID: None})
         texts = []

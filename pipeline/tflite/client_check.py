@@ -109,7 +109,8 @@ def audio_deployable(variant: dict) -> bool:
     return meta.get("kind") == "audio" and bool(meta.get("written"))
 
 
-def _check_one(variant: dict, out_dir: str, dataset, contract, texts) -> dict | None:
+def _check_one(variant: dict, out_dir: str, dataset, contract, texts,
+               rebuilt: bool = False) -> dict | None:
     """The client check `variant`'s kind of file gets, or None (no client for it); the file
     is read only when it gets one."""
     from pipeline import variants
@@ -118,8 +119,7 @@ def _check_one(variant: dict, out_dir: str, dataset, contract, texts) -> dict | 
         return None
     model = TfliteModel.from_file(os.path.join(out_dir, variant["path"]))
     if kind == "tokens":
-        return check_text_file(model, texts, dataset.x_test, dataset.y_test,
-                               rebuilt=not len(getattr(dataset, "texts_test", ())))
+        return check_text_file(model, texts, dataset.x_test, dataset.y_test, rebuilt)
     if kind == "audio":
         clips = variants.dataset_for(variants.find(variant["name"]), dataset).x_test
         return check_audio_file(model, clips, dataset.y_test, contract.sample_rate)
@@ -133,11 +133,12 @@ def check_report(report: dict, out_dir: str, dataset, contract) -> dict:
     if not mediapipe_client.available():
         raise PipelineError(mediapipe_client.missing_message())
     texts = getattr(dataset, "texts_test", ())
-    if getattr(contract, "kind", "image") == "tokens" and not len(texts):
+    rebuilt = getattr(contract, "kind", "image") == "tokens" and not len(texts)
+    if rebuilt:
         texts = texts_from_ids(dataset.x_test, contract)
     for variant in report["variants"]:
         with progress.stage(f"client {variant['name']}"):
-            result = _check_one(variant, out_dir, dataset, contract, texts)
+            result = _check_one(variant, out_dir, dataset, contract, texts, rebuilt)
         if result is not None:
             variant["client"] = result
     return report
